@@ -1,2 +1,55 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask`: build, test and demo glue for the sensor workspace.
+//!
+//! Everything that would otherwise live in shell scripts lives here, in plain
+//! Rust driving `cargo` and the `sensor` binary through `std::process`, so it
+//! runs the same on every machine and is checked by the compiler and clippy.
+//! This crate deliberately does not depend on the other workspace crates: it
+//! treats the sensor as a black box, exactly like a user would.
+
+mod ci;
+mod demo;
+mod install;
+mod paths;
+mod proc;
+#[cfg(test)]
+mod tidy;
+mod traffic;
+mod verify;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Command-line interface of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, test and demo tasks for the sensor workspace"
+)]
+struct Cli {
+    /// The task to run.
+    #[command(subcommand)]
+    task: Task,
+}
+
+/// The tasks `cargo xtask` knows.
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Regenerate sensor/testdata/demo/demo.pcap (deterministic synthetic traffic).
+    GenDemo,
+    /// Install what is missing, build the sensor in release mode and replay the demo capture.
+    Demo,
+    /// Install what is missing, then run fmt, clippy, tests and the verify ratchet.
+    Test,
+    /// Run the suricata-verify conformance corpus against the sensor.
+    Verify(verify::VerifyArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::GenDemo => traffic::write_demo_files(),
+        Task::Demo => demo::run(),
+        Task::Test => ci::run(),
+        Task::Verify(args) => verify::run_cli(&args),
+    }
+}

@@ -1,0 +1,5 @@
+//! stub
+/// stub
+pub fn run() -> anyhow::Result<()> {
+    Ok(())
+}

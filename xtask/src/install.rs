@@ -1,0 +1,116 @@
+//! Installs the system packages the sensor needs on a Debian-like machine.
+//!
+//! The sensor links against libpcap and its MQTT tests talk to a local
+//! mosquitto broker; both come from apt. We only call apt-get when something
+//! is actually missing, and never try to escalate privileges ourselves: a
+//! non-root user gets told exactly what to install.
+
+use crate::proc;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// A Debian package and how to tell whether it is already usable.
+#[derive(Debug, Clone, Copy)]
+pub struct Package {
+    /// Debian package name given to apt-get.
+    pub name: &'static str,
+    /// Files whose presence means the package (or an equivalent) is installed.
+    pub marker_files: &'static [&'static str],
+}
+
+/// libpcap headers and the linker symlink, needed to build the sensor.
+pub const LIBPCAP_DEV: Package = Package {
+    name: "libpcap-dev",
+    marker_files: &["/usr/include/pcap.h", "/usr/include/pcap/pcap.h"],
+};
+
+/// The MQTT broker used by the uplink integration tests.
+pub const MOSQUITTO: Package = Package {
+    name: "mosquitto",
+    marker_files: &["/usr/sbin/mosquitto"],
+};
+
+/// mosquitto_pub/mosquitto_sub, handy for poking at the broker by hand.
+pub const MOSQUITTO_CLIENTS: Package = Package {
+    name: "mosquitto-clients",
+    marker_files: &["/usr/bin/mosquitto_sub"],
+};
+
+impl Package {
+    /// True when dpkg reports the package installed or a marker file exists.
+    fn is_installed(&self) -> bool {
+        if self.marker_files.iter().any(|f| Path::new(f).exists()) {
+            return true;
+        }
+        Command::new("dpkg")
+            .args(["-s", self.name])
+            .output()
+            .map(|out| {
+                out.status.success()
+                    && String::from_utf8_lossy(&out.stdout).contains("Status: install ok installed")
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Make sure every package in `required` is installed; `optional` packages are
+/// installed alongside when we have to run apt-get anyway, never required.
+pub fn ensure(required: &[Package], optional: &[Package]) -> Result<()> {
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|p| !p.is_installed())
+        .map(|p| p.name)
+        .collect();
+    if missing.is_empty() {
+        eprintln!(
+            "xtask: system packages present: {}",
+            required
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    let mut to_install = missing.clone();
+    to_install.extend(
+        optional
+            .iter()
+            .filter(|p| !p.is_installed())
+            .map(|p| p.name),
+    );
+    let list = to_install.join(" ");
+    if !proc::is_root() {
+        bail!(
+            "missing system packages: {}\n  install them first, e.g.: sudo apt-get install -y {list}",
+            missing.join(", ")
+        );
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        bail!(
+            "missing system packages: {} and apt-get is not available; install the equivalent of `{list}` with your package manager",
+            missing.join(", ")
+        );
+    }
+    eprintln!("xtask: installing missing packages: {list}");
+    proc::run(Command::new("apt-get").arg("update"))?;
+    proc::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&to_install)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    let still: Vec<&str> = required
+        .iter()
+        .filter(|p| !p.is_installed())
+        .map(|p| p.name)
+        .collect();
+    if !still.is_empty() {
+        bail!(
+            "apt-get finished but these packages still look missing: {}",
+            still.join(", ")
+        );
+    }
+    Ok(())
+}
