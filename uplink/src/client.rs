@@ -1,0 +1,568 @@
+//! The public handle ([`Uplink`]), the producer handle ([`EventSender`]) and
+//! the background worker that drives rumqttc.
+//!
+//! Threading model: producers (capture workers, replay loop) push into a
+//! bounded tokio channel; one dedicated OS thread runs a current-thread tokio
+//! runtime with two cooperating futures sharing state through a `RefCell`
+//! (no locks, same task):
+//!
+//! * the *feeder* moves events from the channel into the [`Outbox`] while it
+//!   has room and hands them to rumqttc's request channel when connected;
+//! * the *poller* drives `EventLoop::poll`, feeds its notifications into the
+//!   [`Outbox`], reconnects with capped exponential backoff, and stops at the
+//!   deadline given by [`Uplink::finish`].
+//!
+//! `EventLoop::poll` is never cancelled except when the worker is exiting, so
+//! rumqttc's internal state is never left half-updated. Protocol decisions
+//! live in [`crate::state`]; this file only moves data between the pieces.
+
+use std::cell::RefCell;
+use std::pin::pin;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event as MqttEvent, EventLoop, MqttOptions, NetworkOptions,
+    Outgoing, Packet, QoS,
+};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::config::{topic_for, BrokerAddr, MqttConfig, PACKET_OVERHEAD};
+use crate::error::UplinkError;
+use crate::report::{Counters, UplinkReport};
+use crate::state::{Anomaly, Event, Outbox};
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest time `finish` reserves for a clean DISCONNECT after the ack wait.
+const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+
+/// When the worker must stop waiting for acks, and when it must be gone.
+#[derive(Debug, Clone, Copy)]
+struct Shutdown {
+    ack_by: Instant,
+    hard_stop: Instant,
+}
+
+/// A running MQTT uplink. Create with [`Uplink::start`], hand out
+/// [`EventSender`]s, and call [`Uplink::finish`] at the end of the run.
+///
+/// Dropping an `Uplink` without `finish` stops the worker promptly; events
+/// not yet acknowledged are abandoned.
+#[derive(Debug)]
+pub struct Uplink {
+    sender: EventSender,
+    shutdown: watch::Sender<Option<Shutdown>>,
+    done: std::sync::mpsc::Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Uplink {
+    /// Validates `cfg` and starts the background thread. Returns at once; the
+    /// connection is made (and retried) in the background, so a broker that is
+    /// down at start is not an error.
+    pub fn start(cfg: MqttConfig) -> Result<Uplink, UplinkError> {
+        cfg.validate()?;
+        let addr = cfg.broker_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(UplinkError::Spawn)?;
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(cfg.channel_capacity);
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let sender = EventSender {
+            tx,
+            shared: Arc::new(SenderShared {
+                counters: Arc::clone(&counters),
+                topic_prefix: cfg.topic_prefix.clone(),
+                max_packet_size: cfg.max_packet_size,
+            }),
+        };
+        let worker_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("uplink-mqtt".to_string())
+            .spawn(move || {
+                runtime.block_on(run(cfg, addr, rx, shutdown_rx, &worker_counters));
+                runtime.shutdown_background();
+                let _ = done_tx.send(());
+            })
+            .map_err(UplinkError::Spawn)?;
+        Ok(Uplink {
+            sender,
+            shutdown,
+            done,
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// A new handle for producers. Cheap to clone; `Send + Sync`.
+    pub fn sender(&self) -> EventSender {
+        self.sender.clone()
+    }
+
+    /// Current counters (live; `unacked` includes events still in flight).
+    pub fn stats(&self) -> UplinkReport {
+        self.counters.snapshot()
+    }
+
+    /// Closes the input (later sends fail with [`UplinkError::Closed`]),
+    /// publishes what is still queued, waits until every accepted event is
+    /// acknowledged or `timeout` expires, disconnects cleanly and joins the
+    /// thread. Always returns within about `timeout`.
+    ///
+    /// Not getting every ack is not an error: check
+    /// [`UplinkReport::unacked`]. `Err` means the worker thread panicked or
+    /// hung; the error still carries the counters.
+    pub fn finish(mut self, timeout: Duration) -> Result<UplinkReport, UplinkError> {
+        let start = Instant::now();
+        let hard_stop = start + timeout;
+        let grace = DISCONNECT_GRACE.min(timeout / 5);
+        let _ = self.shutdown.send(Some(Shutdown {
+            ack_by: hard_stop - grace,
+            hard_stop,
+        }));
+        // Wait a little beyond the hard stop: the worker checks its deadline
+        // between steps, so it needs a moment to report back.
+        let wait = timeout + Duration::from_millis(100);
+        let result = self.done.recv_timeout(wait);
+        let report = self.counters.snapshot();
+        match result {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let joined = self.thread.take().map(JoinHandle::join);
+                match joined {
+                    Some(Err(_)) => Err(UplinkError::Worker {
+                        reason: "uplink thread panicked".to_string(),
+                        report: Box::new(report),
+                    }),
+                    _ => Ok(report),
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(UplinkError::Worker {
+                reason: format!("uplink thread did not stop within {timeout:?}"),
+                report: Box::new(report),
+            }),
+        }
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        // Without `finish`, ask the worker to stop now; do not wait for it.
+        let now = Instant::now();
+        let _ = self.shutdown.send(Some(Shutdown {
+            ack_by: now,
+            hard_stop: now + Duration::from_millis(100),
+        }));
+    }
+}
+
+#[derive(Debug)]
+struct SenderShared {
+    counters: Arc<Counters>,
+    topic_prefix: String,
+    max_packet_size: usize,
+}
+
+/// Producer handle: publishes serialised events through the uplink.
+///
+/// Use [`EventSender::try_send`] on live-capture paths (never blocks; a full
+/// channel drops and counts the event) and [`EventSender::send`] in replay
+/// (blocks until there is room, so nothing is dropped).
+#[derive(Debug, Clone)]
+pub struct EventSender {
+    tx: mpsc::Sender<Event>,
+    shared: Arc<SenderShared>,
+}
+
+impl EventSender {
+    /// Queues `payload` for topic `<prefix>/<event_type>`, blocking while the
+    /// channel is full. Must not be called on a tokio runtime thread (returns
+    /// [`UplinkError::InsideAsyncRuntime`]); use [`EventSender::send_async`].
+    ///
+    /// Errors: invalid event type, event too large, or uplink closed; each is
+    /// counted as a drop in the report.
+    pub fn send(&self, event_type: &str, payload: Vec<u8>) -> Result<(), UplinkError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(UplinkError::InsideAsyncRuntime);
+        }
+        let event = self.prepare(event_type, payload)?;
+        self.count_accepted();
+        self.tx.blocking_send(event).map_err(|_| self.count_closed())
+    }
+
+    /// Like [`EventSender::send`], for async callers: waits for room.
+    pub async fn send_async(&self, event_type: &str, payload: Vec<u8>) -> Result<(), UplinkError> {
+        let event = self.prepare(event_type, payload)?;
+        self.count_accepted();
+        self.tx.send(event).await.map_err(|_| self.count_closed())
+    }
+
+    /// Queues the event if there is room right now. Never blocks. Returns
+    /// false if the event was dropped; the reason is counted
+    /// (`dropped_channel_full`, `dropped_too_large`,
+    /// `dropped_invalid_event_type`, `dropped_closed`).
+    pub fn try_send(&self, event_type: &str, payload: Vec<u8>) -> bool {
+        let Ok(event) = self.prepare(event_type, payload) else {
+            return false;
+        };
+        self.count_accepted();
+        match self.tx.try_send(event) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.uncount_accepted();
+                Counters::inc(&self.shared.counters.dropped_channel_full);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.count_closed();
+                false
+            }
+        }
+    }
+
+    /// Builds the topic and checks the size limit, counting rejections.
+    fn prepare(&self, event_type: &str, payload: Vec<u8>) -> Result<Event, UplinkError> {
+        let c = &self.shared.counters;
+        let topic = topic_for(&self.shared.topic_prefix, event_type).inspect_err(|_| {
+            Counters::inc(&c.dropped_invalid_event_type);
+        })?;
+        let size = topic.len() + payload.len();
+        let max = self.shared.max_packet_size;
+        if size + PACKET_OVERHEAD > max {
+            Counters::inc(&c.dropped_too_large);
+            return Err(UplinkError::TooLarge { size, max });
+        }
+        Ok(Event { topic, payload })
+    }
+
+    // `accepted` is raised before the event enters the channel so that a
+    // snapshot never shows more acks than accepted events.
+    fn count_accepted(&self) {
+        Counters::inc(&self.shared.counters.accepted);
+    }
+
+    fn uncount_accepted(&self) {
+        self.shared
+            .counters
+            .accepted
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn count_closed(&self) -> UplinkError {
+        self.uncount_accepted();
+        Counters::inc(&self.shared.counters.dropped_closed);
+        UplinkError::Closed
+    }
+}
+
+/// Worker state shared by the feeder and the poller (same task).
+struct Core {
+    outbox: Outbox,
+    input_done: bool,
+}
+
+impl Core {
+    fn finished(&self) -> bool {
+        self.input_done && self.outbox.is_empty()
+    }
+}
+
+fn mqtt_options(cfg: &MqttConfig, addr: &BrokerAddr) -> MqttOptions {
+    let mut opts = MqttOptions::new(cfg.client_id.clone(), addr.host.clone(), addr.port);
+    opts.set_keep_alive(cfg.keep_alive)
+        // Clean session: rumqttc then drops its own copy of unacked publishes
+        // on reconnect, and the Outbox republishes them exactly once.
+        .set_clean_session(true)
+        .set_inflight(cfg.max_inflight)
+        .set_max_packet_size(cfg.max_packet_size, cfg.max_packet_size)
+        .set_pending_throttle(Duration::ZERO);
+    opts
+}
+
+async fn run(
+    cfg: MqttConfig,
+    addr: BrokerAddr,
+    mut input: mpsc::Receiver<Event>,
+    shutdown: watch::Receiver<Option<Shutdown>>,
+    counters: &Counters,
+) {
+    let window = usize::from(cfg.max_inflight);
+    // Room for every event the Outbox may hand over plus a DISCONNECT, so
+    // `try_publish` never fails for lack of space.
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&cfg, &addr), window + 8);
+    let mut net = NetworkOptions::new();
+    net.set_connection_timeout(cfg.connect_timeout.as_secs().max(1));
+    eventloop.set_network_options(net);
+
+    let core = RefCell::new(Core {
+        outbox: Outbox::new(window),
+        input_done: false,
+    });
+    let feeder_wake = Notify::new();
+    let poller_wake = Notify::new();
+    let w = Worker {
+        core: &core,
+        client: &client,
+        counters,
+        feeder_wake: &feeder_wake,
+        poller_wake: &poller_wake,
+    };
+    tokio::select! {
+        () = w.feeder(&mut input, shutdown.clone()) => {}
+        () = w.poller(&mut eventloop, shutdown, cfg.reconnect_backoff_max) => {}
+    }
+}
+
+/// Resolves with the shutdown plan once `finish` (or drop) sent one.
+async fn wait_shutdown(mut rx: watch::Receiver<Option<Shutdown>>) -> Shutdown {
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            let now = Instant::now();
+            return Shutdown {
+                ack_by: now,
+                hard_stop: now,
+            };
+        }
+    }
+}
+
+struct Worker<'a> {
+    core: &'a RefCell<Core>,
+    client: &'a AsyncClient,
+    counters: &'a Counters,
+    feeder_wake: &'a Notify,
+    poller_wake: &'a Notify,
+}
+
+impl Worker<'_> {
+    /// Moves events from the input channel into the Outbox. Never returns;
+    /// it is dropped when the poller ends.
+    async fn feeder(
+        &self,
+        input: &mut mpsc::Receiver<Event>,
+        shutdown: watch::Receiver<Option<Shutdown>>,
+    ) {
+        let mut shutdown_fut = pin!(wait_shutdown(shutdown));
+        let mut closing = false;
+        loop {
+            let has_room = self.core.borrow().outbox.has_room();
+            if !has_room {
+                tokio::select! {
+                    () = self.feeder_wake.notified() => {}
+                    _ = &mut shutdown_fut, if !closing => {
+                        input.close();
+                        closing = true;
+                    }
+                }
+                continue;
+            }
+            let msg = tokio::select! {
+                m = input.recv() => m,
+                _ = &mut shutdown_fut, if !closing => {
+                    // Refuse new events; the ones already queued are drained.
+                    input.close();
+                    closing = true;
+                    continue;
+                }
+            };
+            let mut core = self.core.borrow_mut();
+            match msg {
+                Some(event) => {
+                    core.outbox.admit(event);
+                    self.hand_over(&mut core.outbox);
+                }
+                None => {
+                    core.input_done = true;
+                    if core.outbox.is_empty() {
+                        self.poller_wake.notify_one();
+                    }
+                    drop(core);
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
+    /// Gives every sendable Outbox event to rumqttc.
+    fn hand_over(&self, outbox: &mut Outbox) {
+        loop {
+            let Some((topic, payload, again)) = outbox
+                .next_to_send()
+                .map(|(e, again)| (e.topic.clone(), e.payload.clone(), again))
+            else {
+                return;
+            };
+            match self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            {
+                Ok(()) => {
+                    if again {
+                        Counters::inc(&self.counters.republished);
+                    }
+                }
+                Err(e) => {
+                    // Only possible if the request channel is full or gone;
+                    // keep the event and retry on the next hand-over.
+                    outbox.unhand();
+                    self.anomaly(format!("rumqttc refused a publish: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn anomaly(&self, what: String) {
+        Counters::inc(&self.counters.anomalies);
+        self.counters.set_error(what);
+    }
+
+    /// Applies one rumqttc notification. Returns false if the bookkeeping no
+    /// longer matches rumqttc and the connection must be reset.
+    fn on_event(&self, event: &MqttEvent, eventloop: &mut EventLoop) -> bool {
+        let mut core = self.core.borrow_mut();
+        let outbox = &mut core.outbox;
+        let result = match event {
+            MqttEvent::Incoming(Packet::ConnAck(ack)) => {
+                Counters::inc(&self.counters.connections);
+                if ack.session_present {
+                    // We asked for a clean session; never let rumqttc replay
+                    // its copy on top of ours.
+                    self.anomaly("broker claimed a session for a clean-session connect".into());
+                }
+                eventloop.pending.clear();
+                outbox.on_connected();
+                self.hand_over(outbox);
+                Ok(())
+            }
+            MqttEvent::Incoming(Packet::PubAck(ack)) => {
+                outbox.on_puback(ack.pkid).map(|()| {
+                    Counters::inc(&self.counters.acked);
+                    self.feeder_wake.notify_one();
+                })
+            }
+            MqttEvent::Outgoing(Outgoing::Publish(pkid)) => outbox.on_outgoing_publish(*pkid),
+            MqttEvent::Outgoing(Outgoing::AwaitAck(pkid)) => outbox.on_await_ack(*pkid),
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => true,
+            Err(a) => {
+                self.anomaly(match a {
+                    Anomaly::UnexpectedPublish(p) => format!("unexpected publish notice pkid {p}"),
+                    Anomaly::PkidInUse(p) => format!("packet id {p} reused while unacked"),
+                    Anomaly::UnknownAck(p) => format!("PUBACK for unknown packet id {p}"),
+                });
+                false
+            }
+        }
+    }
+
+    /// The connection is gone (or is being reset): apply notifications rumqttc
+    /// buffered before the failure, then queue everything unacked again.
+    fn on_connection_lost(&self, eventloop: &mut EventLoop) {
+        let buffered: Vec<MqttEvent> = eventloop.state.events.drain(..).collect();
+        for event in &buffered {
+            // Acks read before the failure are real; anything else is moot.
+            if let MqttEvent::Incoming(Packet::PubAck(_)) = event {
+                self.on_event(event, eventloop);
+            }
+        }
+        eventloop.state.collision = None;
+        eventloop.pending.clear();
+        let mut core = self.core.borrow_mut();
+        if core.outbox.is_connected() {
+            Counters::inc(&self.counters.disconnects);
+        } else {
+            Counters::inc(&self.counters.connect_failures);
+        }
+        core.outbox.on_disconnected();
+    }
+
+    async fn poller(
+        &self,
+        eventloop: &mut EventLoop,
+        shutdown: watch::Receiver<Option<Shutdown>>,
+        backoff_max: Duration,
+    ) {
+        let plan = std::cell::Cell::new(None::<Shutdown>);
+        let mut ack_deadline = pin!(async {
+            let s = wait_shutdown(shutdown).await;
+            plan.set(Some(s));
+            tokio::time::sleep_until(s.ack_by.into()).await;
+        });
+        let mut backoff = BACKOFF_START;
+        loop {
+            if self.core.borrow().finished() {
+                break;
+            }
+            let res = tokio::select! {
+                r = eventloop.poll() => r,
+                () = &mut ack_deadline => break,
+                () = self.poller_wake.notified() => continue,
+            };
+            match res {
+                Ok(event) => {
+                    if matches!(event, MqttEvent::Incoming(Packet::ConnAck(_))) {
+                        backoff = BACKOFF_START;
+                    }
+                    if !self.on_event(&event, eventloop) {
+                        eventloop.clean();
+                        self.on_connection_lost(eventloop);
+                    }
+                }
+                Err(e) => {
+                    self.counters.set_error(describe(&e));
+                    self.on_connection_lost(eventloop);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut ack_deadline => break,
+                    }
+                    backoff = (backoff * 2).min(backoff_max.max(BACKOFF_START));
+                }
+            }
+        }
+        let hard_stop = plan
+            .get()
+            .map_or_else(|| Instant::now() + DISCONNECT_GRACE, |s| s.hard_stop);
+        self.disconnect(eventloop, hard_stop).await;
+    }
+
+    /// Best-effort DISCONNECT, bounded by `hard_stop`. Late PUBACKs that
+    /// arrive meanwhile are still counted.
+    async fn disconnect(&self, eventloop: &mut EventLoop, hard_stop: Instant) {
+        if !self.core.borrow().outbox.is_connected() || self.client.try_disconnect().is_err() {
+            return;
+        }
+        let stop = tokio::time::sleep_until(hard_stop.into());
+        let mut stop = pin!(stop);
+        loop {
+            tokio::select! {
+                r = eventloop.poll() => match r {
+                    Ok(MqttEvent::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
+                    Ok(event) => {
+                        if !self.on_event(&event, eventloop) {
+                            return;
+                        }
+                    }
+                },
+                () = &mut stop => return,
+            }
+        }
+    }
+}
+
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(code) => format!("broker refused connection: {code:?}"),
+        ConnectionError::NetworkTimeout => "timed out connecting to broker".to_string(),
+        other => other.to_string(),
+    }
+}

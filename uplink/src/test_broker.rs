@@ -1,0 +1,1 @@
+//! Real-mosquitto helpers for tests (work in progress).
