@@ -1,0 +1,310 @@
+//! Decode: a captured frame becomes a [`Decoded`] view over the same bytes.
+//!
+//! Slicing is delegated to etherparse's `SlicedPacket`, which borrows the frame and never
+//! allocates; this module only flattens what the later stages need (addresses, ports, TCP
+//! flags, VLAN ids, L4 payload) into one small `Copy` struct so that flow tracking, detection
+//! and event building do not each re-walk etherparse's enums. Anything malformed becomes a
+//! [`DecodeError`] kind that the caller counts; nothing here can panic on input bytes.
+
+mod checksum;
+
+use std::net::IpAddr;
+
+use etherparse::{LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
+
+/// IP protocol numbers used across the sensor.
+pub mod ipproto {
+    /// ICMP for IPv4.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMP for IPv6.
+    pub const ICMPV6: u8 = 58;
+}
+
+/// The link layer a capture delivers, from its pcap linktype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkType {
+    /// DLT_EN10MB.
+    Ethernet,
+    /// DLT_RAW / LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6: the frame starts at the IP header.
+    RawIp,
+    /// LINKTYPE_LINUX_SLL (cooked capture, `tcpdump -i any`).
+    LinuxSll,
+    /// DLT_NULL / DLT_LOOP: a 4-byte address family, then IP.
+    Null,
+}
+
+impl LinkType {
+    /// Maps a pcap linktype number; unknown ones are kept as `Err(number)` so the caller can
+    /// name it in an error instead of guessing.
+    pub fn from_pcap(linktype: i32) -> Result<LinkType, i32> {
+        match linktype {
+            1 => Ok(LinkType::Ethernet),
+            12 | 14 | 101 | 228 | 229 => Ok(LinkType::RawIp),
+            113 => Ok(LinkType::LinuxSll),
+            0 | 108 => Ok(LinkType::Null),
+            other => Err(other),
+        }
+    }
+}
+
+/// Why a frame could not be decoded far enough to be inspected; each kind is a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than its headers claim, or cut by the snap length.
+    Truncated,
+    /// A header field is invalid (bad version, bad header length, ...).
+    Malformed,
+    /// Not IP (ARP, LLDP, ...): not an error of the packet, but nothing to inspect.
+    NotIp,
+    /// TCP/UDP/IP checksum wrong while checksum verification is on.
+    BadChecksum,
+}
+
+impl DecodeError {
+    /// Counter name in the summary and, later, the EVE stats event.
+    pub fn counter_name(self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "truncated",
+            DecodeError::Malformed => "malformed",
+            DecodeError::NotIp => "not_ip",
+            DecodeError::BadChecksum => "bad_checksum",
+        }
+    }
+}
+
+/// TCP header fields the flow tracker needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    /// SYN bit.
+    pub syn: bool,
+    /// ACK bit.
+    pub ack: bool,
+    /// FIN bit.
+    pub fin: bool,
+    /// RST bit.
+    pub rst: bool,
+}
+
+/// What the transport layer was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP with its flags.
+    Tcp(TcpFlags),
+    /// UDP.
+    Udp,
+    /// ICMP or ICMPv6 with type and code.
+    Icmp {
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        icmp_code: u8,
+    },
+    /// Another protocol, or a non-first fragment: only IP fields are known.
+    Other,
+}
+
+/// Up to two VLAN ids (outer first), as EVE's `vlan` list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Vlans {
+    ids: [u16; 2],
+    len: u8,
+}
+
+impl Vlans {
+    /// The ids, outer first.
+    pub fn as_slice(&self) -> &[u16] {
+        &self.ids[..usize::from(self.len).min(2)]
+    }
+
+    fn push(&mut self, id: u16) {
+        if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
+            *slot = id;
+            self.len += 1;
+        }
+    }
+}
+
+/// A decoded packet: a flat, borrowed view of the fields later stages read.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoded<'a> {
+    /// Source address.
+    pub src_ip: IpAddr,
+    /// Destination address.
+    pub dst_ip: IpAddr,
+    /// IP protocol number of the transport (after IPv6 extension headers).
+    pub ip_proto: u8,
+    /// Source port (0 for portless protocols).
+    pub src_port: u16,
+    /// Destination port (0 for portless protocols).
+    pub dst_port: u16,
+    /// Transport kind and its header fields.
+    pub transport: Transport,
+    /// VLAN ids, outer first.
+    pub vlans: Vlans,
+    /// L4 payload: TCP/UDP data, the ICMP body after its header, or the IP payload for others.
+    pub payload: &'a [u8],
+}
+
+/// Decodes one frame of the given link type.
+pub fn decode(link: LinkType, frame: &[u8], verify: bool) -> Result<Decoded<'_>, DecodeError> {
+    let sliced = match link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
+        LinkType::RawIp => SlicedPacket::from_ip(frame),
+        LinkType::LinuxSll => SlicedPacket::from_linux_sll(frame),
+        LinkType::Null => {
+            let ip = frame.get(4..).ok_or(DecodeError::Truncated)?;
+            SlicedPacket::from_ip(ip)
+        }
+    }
+    .map_err(|e| match e {
+        etherparse::err::packet::SliceError::Len(_) => DecodeError::Truncated,
+        _ => DecodeError::Malformed,
+    })?;
+    from_sliced(&sliced, verify)
+}
+
+fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, DecodeError> {
+    let mut vlans = Vlans::default();
+    for ext in &p.link_exts {
+        if let LinkExtSlice::Vlan(v) = ext {
+            vlans.push(v.vlan_identifier().value());
+        }
+    }
+    let (src_ip, dst_ip, ip_payload) = match &p.net {
+        Some(NetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            if verify && !checksum::ipv4_header_ok(h.slice()) {
+                return Err(DecodeError::BadChecksum);
+            }
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                v4.payload(),
+            )
+        }
+        Some(NetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                v6.payload(),
+            )
+        }
+        Some(NetSlice::Arp(_)) | None => return Err(DecodeError::NotIp),
+    };
+    let ip_proto = ip_payload.ip_number.0;
+    let (transport, src_port, dst_port, payload) = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => (
+            Transport::Tcp(TcpFlags {
+                syn: t.syn(),
+                ack: t.ack(),
+                fin: t.fin(),
+                rst: t.rst(),
+            }),
+            t.source_port(),
+            t.destination_port(),
+            t.payload(),
+        ),
+        Some(TransportSlice::Udp(u)) => (
+            Transport::Udp,
+            u.source_port(),
+            u.destination_port(),
+            u.payload(),
+        ),
+        Some(TransportSlice::Icmpv4(i)) => (
+            Transport::Icmp {
+                icmp_type: i.type_u8(),
+                icmp_code: i.code_u8(),
+            },
+            0,
+            0,
+            i.payload(),
+        ),
+        Some(TransportSlice::Icmpv6(i)) => (
+            Transport::Icmp {
+                icmp_type: i.type_u8(),
+                icmp_code: i.code_u8(),
+            },
+            0,
+            0,
+            i.payload(),
+        ),
+        None => (Transport::Other, 0, 0, ip_payload.payload),
+    };
+    if verify
+        && !ip_payload.fragmented
+        && !checksum::transport_ok(src_ip, dst_ip, ip_proto, ip_payload.payload)
+    {
+        return Err(DecodeError::BadChecksum);
+    }
+    Ok(Decoded {
+        src_ip,
+        dst_ip,
+        ip_proto,
+        src_port,
+        dst_port,
+        transport,
+        vlans,
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(100.try_into().unwrap())
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64)
+            .tcp(40000, 80, 1, 1000)
+            .syn();
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn decodes_vlan_tcp() {
+        let f = tcp_frame(b"hello");
+        let d = decode(LinkType::Ethernet, &f, true).unwrap();
+        assert_eq!(d.src_port, 40000);
+        assert_eq!(d.dst_port, 80);
+        assert_eq!(d.ip_proto, ipproto::TCP);
+        assert_eq!(d.payload, b"hello");
+        assert_eq!(d.vlans.as_slice(), &[100]);
+        assert!(matches!(d.transport, Transport::Tcp(f) if f.syn && !f.ack));
+    }
+
+    #[test]
+    fn bad_checksum_only_when_verifying() {
+        let mut f = tcp_frame(b"hello");
+        let last = f.len() - 1;
+        f[last] ^= 0xff; // payload byte changes, TCP checksum no longer matches
+        assert!(decode(LinkType::Ethernet, &f, false).is_ok());
+        assert_eq!(
+            decode(LinkType::Ethernet, &f, true).unwrap_err(),
+            DecodeError::BadChecksum
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_a_packet_never_a_panic() {
+        let f = tcp_frame(b"hello world");
+        for n in 0..f.len() {
+            let _ = decode(LinkType::Ethernet, &f[..n], true);
+            let _ = decode(LinkType::RawIp, &f[..n], true);
+            let _ = decode(LinkType::LinuxSll, &f[..n], true);
+            let _ = decode(LinkType::Null, &f[..n], true);
+        }
+        assert_eq!(
+            decode(LinkType::Ethernet, &f[..10], false).unwrap_err(),
+            DecodeError::Truncated
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! EVE `alert` records.
+//!
+//! Written field by field rather than through a serde struct so the field order matches
+//! Suricata's (people diff our output against theirs) and nothing is allocated: strings are
+//! escaped by serde_json straight into the output buffer.
+
+use std::io::Write;
+
+use signatures::RuleMeta;
+
+use super::community_id::{community_id, COMMUNITY_ID_LEN};
+use super::{proto_name, write_timestamp};
+use crate::capture::Timestamp;
+use crate::decode::{Decoded, Transport};
+use crate::flow::FlowView;
+
+/// Everything an alert record says besides the rule.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertContext<'a, 'p> {
+    /// Packet time.
+    pub ts: Timestamp,
+    /// 1-based packet number in the capture (EVE `pcap_cnt`), 0 when live.
+    pub pcap_cnt: u64,
+    /// The packet.
+    pub packet: &'a Decoded<'p>,
+    /// Its flow, when tracked.
+    pub flow: Option<FlowView>,
+    /// This sensor's id, for the `sensor` object.
+    pub sensor_id: &'a str,
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+}
+
+/// Appends one alert record (no trailing newline) to `out`.
+pub fn write_alert(
+    out: &mut Vec<u8>,
+    ctx: &AlertContext<'_, '_>,
+    rule: &RuleMeta,
+) -> std::io::Result<()> {
+    let p = ctx.packet;
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    write_timestamp(out, ctx.ts)?;
+    out.push(b'"');
+    if let Some(flow) = ctx.flow {
+        write!(out, ",\"flow_id\":{}", flow.id)?;
+    }
+    if ctx.pcap_cnt > 0 {
+        write!(out, ",\"pcap_cnt\":{}", ctx.pcap_cnt)?;
+    }
+    write!(out, ",\"event_type\":\"alert\",\"src_ip\":\"{}\"", p.src_ip)?;
+    let (sport, dport) = match p.transport {
+        Transport::Tcp(_) | Transport::Udp => {
+            write!(out, ",\"src_port\":{}", p.src_port)?;
+            (p.src_port, p.dst_port)
+        }
+        Transport::Icmp {
+            icmp_type,
+            icmp_code,
+        } => (u16::from(icmp_type), u16::from(icmp_code)),
+        Transport::Other => (0, 0),
+    };
+    write!(out, ",\"dest_ip\":\"{}\"", p.dst_ip)?;
+    if matches!(p.transport, Transport::Tcp(_) | Transport::Udp) {
+        write!(out, ",\"dest_port\":{}", p.dst_port)?;
+    }
+    write!(out, ",\"proto\":\"{}\"", proto_name(p.ip_proto))?;
+    if let Transport::Icmp {
+        icmp_type,
+        icmp_code,
+    } = p.transport
+    {
+        write!(
+            out,
+            ",\"icmp_type\":{icmp_type},\"icmp_code\":{icmp_code}"
+        )?;
+    }
+    let vlans = p.vlans.as_slice();
+    if let Some((first, rest)) = vlans.split_first() {
+        write!(out, ",\"vlan\":[{first}")?;
+        for v in rest {
+            write!(out, ",{v}")?;
+        }
+        out.push(b']');
+    }
+    if let Some(flow) = ctx.flow {
+        let dir = if flow.to_server {
+            "to_server"
+        } else {
+            "to_client"
+        };
+        write!(out, ",\"direction\":\"{dir}\"")?;
+    }
+    let mut cid = [0u8; COMMUNITY_ID_LEN];
+    let cid = community_id(p.src_ip, p.dst_ip, p.ip_proto, sport, dport, &mut cid);
+    write!(out, ",\"community_id\":\"{cid}\"")?;
+    write!(
+        out,
+        ",\"alert\":{{\"action\":\"{}\",\"gid\":{},\"signature_id\":{},\"rev\":{},\"signature\":",
+        rule.action.eve_name(),
+        rule.gid,
+        rule.sid,
+        rule.rev
+    )?;
+    json_str(out, &rule.msg)?;
+    out.extend_from_slice(b",\"category\":");
+    json_str(out, &rule.category)?;
+    write!(out, ",\"severity\":{}}}", rule.severity)?;
+    out.extend_from_slice(b",\"sensor\":{\"id\":");
+    json_str(out, ctx.sensor_id)?;
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, LinkType};
+    use etherparse::PacketBuilder;
+    use signatures::Action;
+
+    #[test]
+    fn alert_is_valid_json_with_suricata_fields() {
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(7.try_into().unwrap())
+            .ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64)
+            .tcp(40000, 80, 1, 1000)
+            .write(&mut frame, b"x")
+            .unwrap();
+        let d = decode(LinkType::Ethernet, &frame, false).unwrap();
+        let rule = RuleMeta {
+            action: Action::Alert,
+            gid: 1,
+            sid: 42,
+            rev: 3,
+            msg: "quote \" and \\ backslash".into(),
+            category: "A Network Trojan was detected".into(),
+            severity: 1,
+        };
+        let ctx = AlertContext {
+            ts: Timestamp {
+                secs: 1_700_000_000,
+                usecs: 1000,
+            },
+            pcap_cnt: 4,
+            packet: &d,
+            flow: Some(FlowView {
+                id: 99,
+                to_server: true,
+                established: true,
+            }),
+            sensor_id: "s\"1",
+        };
+        let mut out = Vec::new();
+        write_alert(&mut out, &ctx, &rule).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20.001000+0000");
+        assert_eq!(v["flow_id"], 99);
+        assert_eq!(v["pcap_cnt"], 4);
+        assert_eq!(v["event_type"], "alert");
+        assert_eq!(v["src_ip"], "10.0.0.1");
+        assert_eq!(v["dest_port"], 80);
+        assert_eq!(v["proto"], "TCP");
+        assert_eq!(v["vlan"], serde_json::json!([7]));
+        assert_eq!(v["alert"]["signature_id"], 42);
+        assert_eq!(v["alert"]["signature"], "quote \" and \\ backslash");
+        assert_eq!(v["alert"]["action"], "allowed");
+        assert_eq!(v["sensor"]["id"], "s\"1");
+        assert!(v["community_id"].as_str().unwrap().starts_with("1:"));
+    }
+}

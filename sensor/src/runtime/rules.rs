@@ -1,0 +1,37 @@
+//! Loading rule files for a run, with Suricata's default variables.
+
+use std::path::PathBuf;
+
+use signatures::{LoadReport, RuleSet, RuleSetBuilder, Vars};
+
+/// Loads every path (file or directory of `*.rules`); an unreadable path is an error, a rule
+/// that does not parse or is unsupported is only reported.
+pub fn load_rules(paths: &[PathBuf]) -> Result<(RuleSet, LoadReport), signatures::LoadError> {
+    let mut builder = RuleSetBuilder::new(Vars::suricata_defaults());
+    for p in paths {
+        builder.add_path(p)?;
+    }
+    Ok(builder.build())
+}
+
+/// Prints parse errors (file:line:column) and a one-line unsupported summary to stderr.
+pub fn report_to_stderr(report: &LoadReport) {
+    for e in &report.errors {
+        eprintln!("sensor: rule skipped: {e}");
+    }
+    let unsupported: usize = report.unsupported.values().sum();
+    if unsupported > 0 {
+        let mut reasons: Vec<_> = report.unsupported.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let top: Vec<String> = reasons
+            .iter()
+            .take(8)
+            .map(|(r, n)| format!("{r} ({n})"))
+            .collect();
+        eprintln!(
+            "sensor: {unsupported} rule(s) skipped as unsupported: {}{}",
+            top.join(", "),
+            if reasons.len() > 8 { ", ..." } else { "" }
+        );
+    }
+}
