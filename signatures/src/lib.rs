@@ -12,29 +12,40 @@
 //! let mut scratch = rules.scratch();              // one per worker, reused for every packet
 //! rules.detect(&input, &mut scratch, |rule: &RuleMeta| { /* emit an alert */ });
 //! ```
-
-#![allow(missing_docs)] // FIXME(helper): remove once every public item is documented.
+//!
+//! The crate is split so that each stage can be tested and reasoned about on its own:
+//! [`source`] turns text into logical rules with positions, [`lexer`] splits a rule into header
+//! tokens and raw options, [`header`]/[`vars`] evaluate addresses and ports into interval sets,
+//! [`options`] turns raw options into typed ones (deciding "unsupported" vs "error"),
+//! [`content`] compiles and matches payload patterns, [`ruleset`] builds the prefilter and
+//! [`detect`] runs it. Only this file defines public data types; the modules hold behaviour.
 
 use std::net::IpAddr;
-use std::path::Path;
 
-/// Address and port variables ($HOME_NET, $HTTP_PORTS, ...).
-#[derive(Debug, Clone, Default)]
-pub struct Vars {}
+mod classification;
+mod content;
+mod detect;
+mod header;
+mod lexer;
+mod options;
+mod ruleset;
+mod source;
+mod vars;
 
-impl Vars {
-    /// Suricata's default suricata.yaml values.
-    pub fn suricata_defaults() -> Self {
-        Vars {}
-    }
-}
+pub use detect::{RuleSet, Scratch};
+pub use ruleset::RuleSetBuilder;
+pub use vars::Vars;
 
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Raise an alert.
     Alert,
+    /// Let the packet pass (Suricata: stop inspecting it); reported as "allowed".
     Pass,
+    /// Drop the packet (IPS mode); reported as "blocked".
     Drop,
+    /// Drop and send a reset/ICMP unreachable (IPS mode); reported as "blocked".
     Reject,
 }
 
@@ -51,30 +62,41 @@ impl Action {
 /// The metadata of a loaded rule that events need.
 #[derive(Debug, Clone)]
 pub struct RuleMeta {
+    /// The rule's action keyword.
     pub action: Action,
+    /// Generator id (`gid`, default 1).
     pub gid: u32,
+    /// Signature id (`sid`, mandatory).
     pub sid: u32,
+    /// Revision (`rev`, default 0).
     pub rev: u32,
+    /// The `msg` text with escapes resolved ("" when absent).
     pub msg: String,
     /// Classification description from the classification table ("" when none), as
     /// EVE's `alert.category`.
     pub category: String,
     /// priority keyword, else the classtype's priority, else 3.
     pub severity: u8,
+    /// `file:line` of the rule's first line, so an alert can be traced to its source.
+    pub location: String,
 }
 
 /// Per-packet view that detection reads. Built by the sensor from its decoded packet and flow.
 #[derive(Debug, Clone, Copy)]
 pub struct DetectInput<'a> {
+    /// Source address of the packet.
     pub src_ip: IpAddr,
+    /// Destination address of the packet.
     pub dst_ip: IpAddr,
     /// 0 when the protocol has no ports.
     pub src_port: u16,
+    /// Destination port; 0 when the protocol has no ports.
     pub dst_port: u16,
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
     pub ip_proto: u8,
     /// L4 payload (TCP/UDP data, or the ICMP body after the 4/8-byte header).
     pub payload: &'a [u8],
+    /// The flow tracker's view of this packet.
     pub flow: FlowState,
 }
 
@@ -87,35 +109,17 @@ pub struct FlowState {
     pub established: bool,
 }
 
-/// Per-worker reusable matching state; never shared between threads.
-#[derive(Debug, Default)]
-pub struct Scratch {}
-
-/// The compiled, immutable rule set (shared by workers via `Arc`).
-#[derive(Debug, Default)]
-pub struct RuleSet {}
-
-impl RuleSet {
-    pub fn scratch(&self) -> Scratch {
-        Scratch::default()
-    }
-    pub fn len(&self) -> usize {
-        0
-    }
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-    /// Calls `on_match` once per matching rule, in rule-set order.
-    pub fn detect(&self, _input: &DetectInput<'_>, _scratch: &mut Scratch, _on_match: impl FnMut(&RuleMeta)) {}
-}
-
 /// A rule that failed to parse: where and why.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}:{line}:{column}: {message}")]
 pub struct RuleError {
+    /// Source name (path or the name given to `add_source`).
     pub file: String,
+    /// 1-based physical line of the offending token.
     pub line: usize,
+    /// 1-based column (in characters) of the offending token.
     pub column: usize,
+    /// What was expected / what is wrong.
     pub message: String,
 }
 
@@ -123,7 +127,9 @@ pub struct RuleError {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read rules from {path}: {source}")]
 pub struct LoadError {
+    /// The path that failed.
     pub path: String,
+    /// The underlying I/O error.
     #[source]
     pub source: std::io::Error,
 }
@@ -131,7 +137,9 @@ pub struct LoadError {
 /// What loading did, for the operator.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
+    /// Number of rules compiled into the rule set.
     pub loaded: usize,
+    /// Rules that failed to parse, in load order.
     pub errors: Vec<RuleError>,
     /// Rules skipped because they use something not yet supported: reason (e.g.
     /// "keyword http.uri", "protocol http") -> number of rules, sorted by reason.
@@ -140,28 +148,20 @@ pub struct LoadReport {
     pub rules: Vec<RuleStatus>,
 }
 
+impl LoadReport {
+    /// Total number of rules skipped as unsupported.
+    pub fn unsupported_total(&self) -> usize {
+        self.unsupported.values().sum()
+    }
+}
+
 /// Outcome of loading one rule.
 #[derive(Debug, Clone)]
 pub struct RuleStatus {
+    /// The rule's sid when it could be read.
     pub sid: Option<u32>,
+    /// `file:line` of the rule's first line.
     pub location: String,
     /// None when loaded; Some(reason) when skipped (parse error message or unsupported reason).
     pub skipped: Option<String>,
-}
-
-pub struct RuleSetBuilder {
-    _vars: Vars,
-}
-
-impl RuleSetBuilder {
-    pub fn new(vars: Vars) -> Self {
-        RuleSetBuilder { _vars: vars }
-    }
-    pub fn add_path(&mut self, _path: &Path) -> Result<(), LoadError> {
-        Ok(())
-    }
-    pub fn add_source(&mut self, _name: &str, _text: &str) {}
-    pub fn build(self) -> (RuleSet, LoadReport) {
-        (RuleSet::default(), LoadReport::default())
-    }
 }

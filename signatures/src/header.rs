@@ -1,0 +1,663 @@
+//! The rule header: action, protocol, address and port expressions, direction.
+//!
+//! Addresses and ports are evaluated at load time into sorted, merged interval sets (IPv4,
+//! IPv6 and ports share one interval implementation over `u128`). That makes Suricata's list
+//! semantics (`[a,!b]` = a minus b, lists of only negations start from "any", nested and
+//! negated variables) a matter of set algebra, and matching a packet a binary search with no
+//! allocation. Variables are expanded here, with a resolution stack to report cycles.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::lexer::{shown, Perr, Token};
+use crate::{Action, DetectInput, Vars};
+
+/// Inclusive interval list, sorted and non-overlapping.
+type Ranges = Vec<(u128, u128)>;
+
+const V4_MAX: u128 = u32::MAX as u128;
+const V6_MAX: u128 = u128::MAX;
+const PORT_MAX: u128 = u16::MAX as u128;
+/// Bound on `[`/`!`/variable nesting so hostile input cannot exhaust the stack.
+const MAX_NESTING: usize = 32;
+
+fn normalize(mut v: Ranges) -> Ranges {
+    v.sort_unstable();
+    let mut out: Ranges = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+fn complement(v: &[(u128, u128)], max: u128) -> Ranges {
+    let mut out = Vec::new();
+    let mut next = 0u128;
+    let mut done = false;
+    for &(lo, hi) in v {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        if hi >= max {
+            done = true;
+            break;
+        }
+        next = hi + 1;
+    }
+    if !done {
+        out.push((next, max));
+    }
+    out
+}
+
+fn intersect(a: &[(u128, u128)], b: &[(u128, u128)]) -> Ranges {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+fn contains(v: &[(u128, u128)], x: u128) -> bool {
+    let idx = v.partition_point(|r| r.1 < x);
+    v.get(idx).is_some_and(|r| r.0 <= x)
+}
+
+/// A set of IPv4 and IPv6 addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IpSet {
+    v4: Ranges,
+    v6: Ranges,
+}
+
+impl IpSet {
+    fn any() -> Self {
+        IpSet {
+            v4: vec![(0, V4_MAX)],
+            v6: vec![(0, V6_MAX)],
+        }
+    }
+    fn empty() -> Self {
+        IpSet {
+            v4: Vec::new(),
+            v6: Vec::new(),
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+    fn union(mut self, other: &IpSet) -> Self {
+        self.v4.extend_from_slice(&other.v4);
+        self.v6.extend_from_slice(&other.v6);
+        IpSet {
+            v4: normalize(self.v4),
+            v6: normalize(self.v6),
+        }
+    }
+    fn complement(&self) -> Self {
+        IpSet {
+            v4: complement(&self.v4, V4_MAX),
+            v6: complement(&self.v6, V6_MAX),
+        }
+    }
+    fn minus(&self, other: &IpSet) -> Self {
+        IpSet {
+            v4: intersect(&self.v4, &complement(&other.v4, V4_MAX)),
+            v6: intersect(&self.v6, &complement(&other.v6, V6_MAX)),
+        }
+    }
+    /// Whether the address is in the set.
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => contains(&self.v4, u128::from(u32::from(a))),
+            IpAddr::V6(a) => contains(&self.v6, u128::from(a)),
+        }
+    }
+}
+
+/// A set of ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PortSet(Ranges);
+
+impl PortSet {
+    /// Whether the port is in the set.
+    pub(crate) fn contains(&self, port: u16) -> bool {
+        contains(&self.0, u128::from(port))
+    }
+}
+
+/// Protocols a rule header may name that this engine matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Ip,
+    Tcp,
+    Udp,
+    /// ICMP and ICMPv6, as in Suricata.
+    Icmp,
+}
+
+impl Proto {
+    fn matches(self, ip_proto: u8) -> bool {
+        match self {
+            Proto::Ip => true,
+            Proto::Tcp => ip_proto == 6,
+            Proto::Udp => ip_proto == 17,
+            Proto::Icmp => ip_proto == 1 || ip_proto == 58,
+        }
+    }
+}
+
+/// A fully evaluated header.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub(crate) action: Action,
+    pub(crate) proto: Proto,
+    src: IpSet,
+    src_ports: PortSet,
+    dst: IpSet,
+    dst_ports: PortSet,
+    bidirectional: bool,
+}
+
+impl Header {
+    /// Protocol, addresses and ports (both ways for `<>`).
+    pub(crate) fn matches(&self, input: &DetectInput<'_>) -> bool {
+        if !self.proto.matches(input.ip_proto) {
+            return false;
+        }
+        let forward = self.src.contains(input.src_ip)
+            && self.dst.contains(input.dst_ip)
+            && self.src_ports.contains(input.src_port)
+            && self.dst_ports.contains(input.dst_port);
+        forward
+            || (self.bidirectional
+                && self.src.contains(input.dst_ip)
+                && self.dst.contains(input.src_ip)
+                && self.src_ports.contains(input.dst_port)
+                && self.dst_ports.contains(input.src_port))
+    }
+}
+
+/// Result of parsing a header: either a header, or a protocol we do not (yet) match.
+pub(crate) enum HeaderOutcome {
+    Parsed(Header),
+    Unsupported(String),
+}
+
+fn parse_action(tok: Token<'_>) -> Result<Action, Perr> {
+    match tok.text {
+        "alert" => Ok(Action::Alert),
+        "pass" => Ok(Action::Pass),
+        "drop" => Ok(Action::Drop),
+        "reject" | "rejectsrc" | "rejectdst" | "rejectboth" => Ok(Action::Reject),
+        other => Err(Perr::new(
+            tok.start,
+            format!(
+                "expected an action (alert, pass, drop, reject), found '{}'",
+                shown(other)
+            ),
+        )),
+    }
+}
+
+/// Parses the seven header tokens. `open_paren` is where the options start (for "missing
+/// token" messages).
+pub(crate) fn parse_header(
+    tokens: &[Token<'_>],
+    open_paren: usize,
+    vars: &Vars,
+) -> Result<HeaderOutcome, Perr> {
+    const WHAT: [&str; 7] = [
+        "an action",
+        "a protocol",
+        "a source address",
+        "a source port",
+        "'->' or '<>'",
+        "a destination address",
+        "a destination port",
+    ];
+    if tokens.len() < WHAT.len() {
+        return Err(Perr::new(
+            open_paren,
+            format!("expected {}, found '('", WHAT[tokens.len()]),
+        ));
+    }
+    if let Some(extra) = tokens.get(WHAT.len()) {
+        return Err(Perr::new(
+            extra.start,
+            format!("expected '(', found '{}'", shown(extra.text)),
+        ));
+    }
+    let action = parse_action(tokens[0])?;
+    let proto_tok = tokens[1];
+    let proto = match proto_tok.text.to_ascii_lowercase().as_str() {
+        "ip" => Some(Proto::Ip),
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        "icmp" => Some(Proto::Icmp),
+        name if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            None
+        }
+        _ => {
+            return Err(Perr::new(
+                proto_tok.start,
+                format!("expected a protocol, found '{}'", shown(proto_tok.text)),
+            ))
+        }
+    };
+    let src = parse_addresses(tokens[2], vars)?;
+    let src_ports = parse_ports(tokens[3], vars)?;
+    let bidirectional = match tokens[4].text {
+        "->" => false,
+        "<>" => true,
+        other => {
+            return Err(Perr::new(
+                tokens[4].start,
+                format!("expected '->' or '<>', found '{}'", shown(other)),
+            ))
+        }
+    };
+    let dst = parse_addresses(tokens[5], vars)?;
+    let dst_ports = parse_ports(tokens[6], vars)?;
+    let Some(proto) = proto else {
+        return Ok(HeaderOutcome::Unsupported(format!(
+            "protocol {}",
+            proto_tok.text.to_ascii_lowercase()
+        )));
+    };
+    Ok(HeaderOutcome::Parsed(Header {
+        action,
+        proto,
+        src,
+        src_ports,
+        dst,
+        dst_ports,
+        bidirectional,
+    }))
+}
+
+/// Which kind of expression is being evaluated: they share the list/negation/variable
+/// grammar and differ only in leaves and the "universe".
+trait SetKind: Sized + Clone {
+    const NOUN: &'static str;
+    fn any() -> Self;
+    fn empty() -> Self;
+    fn is_empty(&self) -> bool;
+    fn union(self, other: &Self) -> Self;
+    fn complement(&self) -> Self;
+    fn minus(&self, other: &Self) -> Self;
+    fn leaf(text: &str) -> Result<Self, String>;
+    fn var<'v>(vars: &'v Vars, name: &str) -> Option<&'v str>;
+}
+
+impl SetKind for IpSet {
+    const NOUN: &'static str = "address";
+    fn any() -> Self {
+        IpSet::any()
+    }
+    fn empty() -> Self {
+        IpSet::empty()
+    }
+    fn is_empty(&self) -> bool {
+        IpSet::is_empty(self)
+    }
+    fn union(self, other: &Self) -> Self {
+        IpSet::union(self, other)
+    }
+    fn complement(&self) -> Self {
+        IpSet::complement(self)
+    }
+    fn minus(&self, other: &Self) -> Self {
+        IpSet::minus(self, other)
+    }
+    fn leaf(text: &str) -> Result<Self, String> {
+        parse_ip_leaf(text)
+    }
+    fn var<'v>(vars: &'v Vars, name: &str) -> Option<&'v str> {
+        vars.address(name)
+    }
+}
+
+impl SetKind for PortSet {
+    const NOUN: &'static str = "port";
+    fn any() -> Self {
+        PortSet(vec![(0, PORT_MAX)])
+    }
+    fn empty() -> Self {
+        PortSet(Vec::new())
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn union(mut self, other: &Self) -> Self {
+        self.0.extend_from_slice(&other.0);
+        PortSet(normalize(self.0))
+    }
+    fn complement(&self) -> Self {
+        PortSet(complement(&self.0, PORT_MAX))
+    }
+    fn minus(&self, other: &Self) -> Self {
+        PortSet(intersect(&self.0, &complement(&other.0, PORT_MAX)))
+    }
+    fn leaf(text: &str) -> Result<Self, String> {
+        parse_port_leaf(text)
+    }
+    fn var<'v>(vars: &'v Vars, name: &str) -> Option<&'v str> {
+        vars.port(name)
+    }
+}
+
+/// Evaluates an address or port expression; errors point at the header token, with the
+/// variable chain in the message when the fault is inside a variable's value.
+struct Eval<'v> {
+    vars: &'v Vars,
+    /// Variables being expanded (cycle detection).
+    stack: Vec<String>,
+}
+
+impl Eval<'_> {
+    fn expr<S: SetKind>(&mut self, text: &str, depth: usize) -> Result<S, String> {
+        let text = text.trim();
+        if depth > MAX_NESTING {
+            return Err(format!("{} nested too deeply", S::NOUN));
+        }
+        if let Some(rest) = text.strip_prefix('!') {
+            let inner: S = self.expr(rest, depth + 1)?;
+            let out = inner.complement();
+            return if out.is_empty() {
+                Err(format!("'{}' negates every {}", shown(text), S::NOUN))
+            } else {
+                Ok(out)
+            };
+        }
+        if let Some(inner) = text.strip_prefix('[') {
+            let Some(inner) = inner.strip_suffix(']') else {
+                return Err(format!(
+                    "expected ']' to close {} list '{}'",
+                    S::NOUN,
+                    shown(text)
+                ));
+            };
+            return self.list(inner, depth + 1);
+        }
+        if let Some(name) = text.strip_prefix('$') {
+            let Some(value) = S::var(self.vars, name) else {
+                return Err(format!("undefined {} variable '${}'", S::NOUN, shown(name)));
+            };
+            if self.stack.iter().any(|n| n == name) {
+                return Err(format!(
+                    "variable cycle: ${} -> ${}",
+                    self.stack.join(" -> $"),
+                    name
+                ));
+            }
+            self.stack.push(name.to_string());
+            let out = self
+                .expr(value, depth + 1)
+                .map_err(|e| format!("in variable ${name}: {e}"));
+            self.stack.pop();
+            return out;
+        }
+        if text.eq_ignore_ascii_case("any") {
+            return Ok(S::any());
+        }
+        S::leaf(text)
+    }
+
+    fn list<S: SetKind>(&mut self, inner: &str, depth: usize) -> Result<S, String> {
+        let mut positive: Option<S> = None;
+        let mut negative = S::empty();
+        for item in split_list(inner)? {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(format!("empty element in {} list", S::NOUN));
+            }
+            if let Some(neg) = item.strip_prefix('!') {
+                let set: S = self.expr(neg, depth + 1)?;
+                negative = negative.union(&set);
+            } else {
+                let set: S = self.expr(item, depth + 1)?;
+                positive = Some(match positive {
+                    Some(p) => p.union(&set),
+                    None => set,
+                });
+            }
+        }
+        let out = positive.unwrap_or_else(S::any).minus(&negative);
+        if out.is_empty() {
+            Err(format!(
+                "{} list [{}] matches nothing",
+                S::NOUN,
+                shown(inner)
+            ))
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// Splits a list body on top-level commas.
+fn split_list(inner: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, b) in inner.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced ']' in '{}'", shown(inner)))?
+            }
+            b',' if depth == 0 => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(format!("expected ']' in '{}'", shown(inner)));
+    }
+    out.push(&inner[start..]);
+    Ok(out)
+}
+
+fn parse_ip_leaf(text: &str) -> Result<IpSet, String> {
+    let bad = || {
+        format!(
+            "expected an IP address, CIDR, list, variable or 'any', found '{}'",
+            shown(text)
+        )
+    };
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    if let Ok(v4) = addr.parse::<Ipv4Addr>() {
+        let bits = match prefix {
+            None => 32,
+            Some(p) => match p.parse::<u32>() {
+                Ok(n) if n <= 32 => n,
+                Ok(_) => {
+                    return Err(format!(
+                        "IPv4 prefix length out of range in '{}'",
+                        shown(text)
+                    ))
+                }
+                Err(_) => match p.parse::<Ipv4Addr>() {
+                    Ok(mask) => {
+                        let m = u32::from(mask);
+                        if m.leading_ones() + m.trailing_zeros() != 32 {
+                            return Err(format!("non-contiguous netmask in '{}'", shown(text)));
+                        }
+                        m.leading_ones()
+                    }
+                    Err(_) => return Err(bad()),
+                },
+            },
+        };
+        let base = u128::from(u32::from(v4));
+        let host = if bits == 32 {
+            0
+        } else {
+            (1u128 << (32 - bits)) - 1
+        };
+        let lo = base & !host;
+        return Ok(IpSet {
+            v4: vec![(lo, lo | host)],
+            v6: Vec::new(),
+        });
+    }
+    if let Ok(v6) = addr.parse::<Ipv6Addr>() {
+        let bits = match prefix {
+            None => 128,
+            Some(p) => match p.parse::<u32>() {
+                Ok(n) if n <= 128 => n,
+                _ => {
+                    return Err(format!(
+                        "IPv6 prefix length out of range in '{}'",
+                        shown(text)
+                    ))
+                }
+            },
+        };
+        let base = u128::from(v6);
+        let host = if bits == 0 {
+            u128::MAX
+        } else {
+            (1u128 << (128 - bits)).wrapping_sub(1)
+        };
+        let lo = base & !host;
+        return Ok(IpSet {
+            v4: Vec::new(),
+            v6: vec![(lo, lo | host)],
+        });
+    }
+    Err(bad())
+}
+
+fn parse_port_number(text: &str, whole: &str) -> Result<u128, String> {
+    match text.trim().parse::<u16>() {
+        Ok(n) => Ok(u128::from(n)),
+        Err(_) => Err(format!(
+            "expected a port (0-65535), range, list, variable or 'any', found '{}'",
+            shown(whole)
+        )),
+    }
+}
+
+fn parse_port_leaf(text: &str) -> Result<PortSet, String> {
+    if let Some((lo, hi)) = text.split_once(':') {
+        let lo = if lo.trim().is_empty() {
+            0
+        } else {
+            parse_port_number(lo, text)?
+        };
+        let hi = if hi.trim().is_empty() {
+            PORT_MAX
+        } else {
+            parse_port_number(hi, text)?
+        };
+        if lo > hi {
+            return Err(format!("port range '{}' is reversed", shown(text)));
+        }
+        return Ok(PortSet(vec![(lo, hi)]));
+    }
+    let n = parse_port_number(text, text)?;
+    Ok(PortSet(vec![(n, n)]))
+}
+
+fn parse_addresses(tok: Token<'_>, vars: &Vars) -> Result<IpSet, Perr> {
+    let mut eval = Eval {
+        vars,
+        stack: Vec::new(),
+    };
+    eval.expr(tok.text, 0).map_err(|m| Perr::new(tok.start, m))
+}
+
+fn parse_ports(tok: Token<'_>, vars: &Vars) -> Result<PortSet, Perr> {
+    let mut eval = Eval {
+        vars,
+        stack: Vec::new(),
+    };
+    eval.expr(tok.text, 0).map_err(|m| Perr::new(tok.start, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(text: &str) -> Result<IpSet, Perr> {
+        parse_addresses(Token { text, start: 0 }, &Vars::suricata_defaults())
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn home_and_external() {
+        let home = ips("$HOME_NET").unwrap();
+        let ext = ips("$EXTERNAL_NET").unwrap();
+        assert!(home.contains(ip("10.1.2.3")));
+        assert!(!ext.contains(ip("10.1.2.3")));
+        assert!(ext.contains(ip("8.8.8.8")));
+        assert!(ext.contains(ip("2001:db8::1")));
+        assert!(!home.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn lists_with_negation() {
+        let s = ips("[10.0.0.0/8,!10.1.1.1]").unwrap();
+        assert!(s.contains(ip("10.1.1.2")));
+        assert!(!s.contains(ip("10.1.1.1")));
+        assert!(!s.contains(ip("11.0.0.1")));
+        let only_neg = ips("[!1.2.3.4,!1.2.3.5]").unwrap();
+        assert!(only_neg.contains(ip("1.2.3.6")));
+        assert!(!only_neg.contains(ip("1.2.3.5")));
+        assert!(ips("!any").is_err());
+        assert!(ips("[1.2.3.4,!1.2.3.4]").is_err());
+    }
+
+    #[test]
+    fn cycles_are_errors() {
+        let mut v = Vars::default();
+        v.set_address("A", "$B").set_address("B", "[1.2.3.4,$A]");
+        let e = parse_addresses(
+            Token {
+                text: "$A",
+                start: 5,
+            },
+            &v,
+        )
+        .unwrap_err();
+        assert_eq!(e.offset, 5);
+        assert!(e.message.contains("cycle"), "{}", e.message);
+    }
+
+    #[test]
+    fn ipv6_cidr_and_netmask() {
+        let s = ips("[2001:db8::/32,192.168.1.0/255.255.255.0]").unwrap();
+        assert!(s.contains(ip("2001:db8:ffff::1")));
+        assert!(!s.contains(ip("2001:db9::1")));
+        assert!(s.contains(ip("192.168.1.200")));
+        assert!(!s.contains(ip("192.168.2.1")));
+        assert!(ips("::/0").unwrap().contains(ip("::1")));
+    }
+}

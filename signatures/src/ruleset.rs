@@ -1,0 +1,257 @@
+//! Loading and compiling: the builder that turns sources into a [`RuleSet`] plus a report.
+//!
+//! Every rule ends in exactly one of three states — loaded, unsupported (counted by reason),
+//! or error (with file:line:column) — and one bad rule never prevents the others from
+//! loading. Compilation also picks each rule's prefilter pattern (fast_pattern, else the
+//! longest positive content) and builds the two multi-pattern automata (exact and ASCII
+//! case-insensitive) that `detect` uses to select candidate rules.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aho_corasick::AhoCorasick;
+
+use crate::content::Elem;
+use crate::detect::{CompiledRule, Prefilter, RuleSet};
+use crate::header::{parse_header, HeaderOutcome};
+use crate::lexer::{lex_rule, Perr, RawRule};
+use crate::options::parse_options;
+use crate::source::{split_rules, RuleText};
+use crate::{LoadError, LoadReport, RuleError, RuleMeta, RuleStatus, Vars};
+
+/// Collects rules from files and strings, then compiles them into a [`RuleSet`].
+pub struct RuleSetBuilder {
+    vars: Vars,
+    rules: Vec<CompiledRule>,
+    report: LoadReport,
+    /// (gid, sid) -> location of the first rule that used it.
+    seen: HashMap<(u32, u32), String>,
+}
+
+impl RuleSetBuilder {
+    /// A builder that resolves `$VARS` in rule headers with `vars`.
+    pub fn new(vars: Vars) -> Self {
+        RuleSetBuilder {
+            vars,
+            rules: Vec::new(),
+            report: LoadReport::default(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Loads a rules file, or every `*.rules` file of a directory (sorted by name, not
+    /// recursive). Fails only when the path (or a file in it) cannot be read; bad rules are
+    /// recorded in the report instead.
+    pub fn add_path(&mut self, path: &Path) -> Result<(), LoadError> {
+        let io_err = |p: &Path, source| LoadError {
+            path: p.display().to_string(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        let mut files = Vec::new();
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).map_err(|e| io_err(path, e))? {
+                let entry = entry.map_err(|e| io_err(path, e))?;
+                let p = entry.path();
+                if p.extension().is_some_and(|e| e == "rules") && p.is_file() {
+                    files.push(p);
+                }
+            }
+            files.sort();
+        } else {
+            files.push(path.to_path_buf());
+        }
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|e| io_err(&file, e))?;
+            let text = String::from_utf8_lossy(&bytes);
+            self.add_source(&file.display().to_string(), &text);
+        }
+        Ok(())
+    }
+
+    /// Loads rules from text; `name` is used as the file name in locations and errors.
+    pub fn add_source(&mut self, name: &str, text: &str) {
+        for rule in split_rules(text) {
+            self.add_rule(name, &rule);
+        }
+    }
+
+    /// Compiles the loaded rules. The report lists every rule's outcome.
+    pub fn build(self) -> (RuleSet, LoadReport) {
+        let prefilter = build_prefilter(&self.rules);
+        (RuleSet::new(self.rules, prefilter), self.report)
+    }
+
+    fn add_rule(&mut self, file: &str, rule: &RuleText) {
+        let location = format!("{file}:{}", rule.first_line());
+        let to_error = |p: Perr| {
+            let (line, column) = rule.position(p.offset);
+            RuleError {
+                file: file.to_string(),
+                line,
+                column,
+                message: p.message,
+            }
+        };
+        let raw = match lex_rule(&rule.text) {
+            Ok(raw) => raw,
+            Err(e) => return self.fail(to_error(e), None, location),
+        };
+        let header = match parse_header(&raw.header, raw.open_paren, &self.vars) {
+            Ok(h) => h,
+            Err(e) => return self.fail(to_error(e), sid_hint(&raw), location),
+        };
+        let opts = match parse_options(&raw) {
+            Ok(o) => o,
+            Err(e) => return self.fail(to_error(e), sid_hint(&raw), location),
+        };
+        let sid = opts.sid.unwrap_or(0);
+        let gid = opts.gid.unwrap_or(1);
+        if let Some(first) = self.seen.get(&(gid, sid)) {
+            let at = raw
+                .options
+                .iter()
+                .find(|o| o.name.text.eq_ignore_ascii_case("sid"))
+                .map_or(raw.open_paren, |o| o.name.start);
+            let msg = format!("duplicate sid {sid} (gid {gid}), first defined at {first}");
+            return self.fail(to_error(Perr::new(at, msg)), Some(sid), location);
+        }
+        self.seen.insert((gid, sid), location.clone());
+        let header = match header {
+            HeaderOutcome::Parsed(h) => Ok(h),
+            HeaderOutcome::Unsupported(reason) => Err(reason),
+        };
+        let header = match (header, opts.unsupported.clone()) {
+            (Err(reason), _) | (Ok(_), Some(reason)) => {
+                *self.report.unsupported.entry(reason.clone()).or_insert(0) += 1;
+                self.report.rules.push(RuleStatus {
+                    sid: Some(sid),
+                    location,
+                    skipped: Some(format!("unsupported: {reason}")),
+                });
+                return;
+            }
+            (Ok(h), None) => h,
+        };
+        let priority = opts
+            .priority
+            .or(opts.class.map(|c| c.priority))
+            .unwrap_or(3);
+        let meta = RuleMeta {
+            action: header.action,
+            gid,
+            sid,
+            rev: opts.rev.unwrap_or(0),
+            msg: opts.msg,
+            category: opts
+                .class
+                .map(|c| c.description.to_string())
+                .unwrap_or_default(),
+            severity: priority,
+            location: location.clone(),
+        };
+        self.rules.push(CompiledRule {
+            header,
+            flow: opts.flow,
+            dsize: opts.dsize,
+            chain: opts.chain,
+            meta,
+        });
+        self.report.loaded += 1;
+        self.report.rules.push(RuleStatus {
+            sid: Some(sid),
+            location,
+            skipped: None,
+        });
+    }
+
+    fn fail(&mut self, err: RuleError, sid: Option<u32>, location: String) {
+        self.report.rules.push(RuleStatus {
+            sid,
+            location,
+            skipped: Some(err.to_string()),
+        });
+        self.report.errors.push(err);
+    }
+}
+
+/// The sid of a rule that failed to parse, if it can be read, for the report.
+fn sid_hint(raw: &RawRule<'_>) -> Option<u32> {
+    raw.options
+        .iter()
+        .find(|o| o.name.text.eq_ignore_ascii_case("sid"))
+        .and_then(|o| o.value)
+        .and_then(|v| v.text.parse().ok())
+}
+
+/// The pattern a rule is prefiltered on: bytes and whether it is case-insensitive.
+fn prefilter_pattern(chain: &[Elem]) -> Option<(&[u8], bool)> {
+    let positive = || {
+        chain.iter().filter_map(|e| match e {
+            Elem::Content(c) if !c.negated => Some(c),
+            _ => None,
+        })
+    };
+    let chosen = positive()
+        .find(|c| c.fast_pattern)
+        .or_else(|| positive().rev().max_by_key(|c| c.pattern.len()))?;
+    // `rev().max_by_key` keeps the first of equally long contents.
+    let bytes = match chosen.fast_chop {
+        Some((off, len)) => chosen
+            .pattern
+            .get(usize::from(off)..usize::from(off) + usize::from(len))
+            .unwrap_or(&chosen.pattern),
+        None => &chosen.pattern,
+    };
+    Some((bytes, chosen.nocase))
+}
+
+fn build_prefilter(rules: &[CompiledRule]) -> Prefilter {
+    // Deduplicated patterns per automaton -> the rules that chose them.
+    let mut exact: (Vec<Vec<u8>>, Vec<Vec<u32>>, HashMap<Vec<u8>, usize>) = Default::default();
+    let mut nocase: (Vec<Vec<u8>>, Vec<Vec<u32>>, HashMap<Vec<u8>, usize>) = Default::default();
+    let mut always = Vec::new();
+    for (idx, rule) in rules.iter().enumerate() {
+        let idx = u32::try_from(idx).unwrap_or(u32::MAX);
+        match prefilter_pattern(&rule.chain) {
+            None => always.push(idx),
+            Some((bytes, ci)) => {
+                let (pats, owners, index) = if ci { &mut nocase } else { &mut exact };
+                let key = if ci {
+                    bytes.to_ascii_lowercase()
+                } else {
+                    bytes.to_vec()
+                };
+                let pid = *index.entry(key.clone()).or_insert_with(|| {
+                    pats.push(key);
+                    owners.push(Vec::new());
+                    pats.len() - 1
+                });
+                if let Some(o) = owners.get_mut(pid) {
+                    o.push(idx);
+                }
+            }
+        }
+    }
+    let build = |pats: &[Vec<u8>], ci: bool| -> Option<AhoCorasick> {
+        if pats.is_empty() {
+            return None;
+        }
+        AhoCorasick::builder()
+            .ascii_case_insensitive(ci)
+            .build(pats)
+            .ok()
+    };
+    let exact_ac = build(&exact.0, false);
+    let nocase_ac = build(&nocase.0, true);
+    // If an automaton cannot be built, its rules are checked on every packet: slower, exact.
+    if exact_ac.is_none() {
+        always.extend(exact.1.iter().flatten().copied());
+        exact.1.clear();
+    }
+    if nocase_ac.is_none() {
+        always.extend(nocase.1.iter().flatten().copied());
+        nocase.1.clear();
+    }
+    Prefilter::new(rules.len(), always, exact_ac, exact.1, nocase_ac, nocase.1)
+}
