@@ -138,6 +138,7 @@ mod tests {
             msg: "quote \" and \\ backslash".into(),
             category: "A Network Trojan was detected".into(),
             severity: 1,
+            location: "t.rules:1".into(),
         };
         let ctx = AlertContext {
             ts: Timestamp {
