@@ -191,7 +191,9 @@ impl EventSender {
         }
         let event = self.prepare(event_type, payload)?;
         self.count_accepted();
-        self.tx.blocking_send(event).map_err(|_| self.count_closed())
+        self.tx
+            .blocking_send(event)
+            .map_err(|_| self.count_closed())
     }
 
     /// Like [`EventSender::send`], for async callers: waits for room.
@@ -442,12 +444,10 @@ impl Worker<'_> {
                 self.hand_over(outbox);
                 Ok(())
             }
-            MqttEvent::Incoming(Packet::PubAck(ack)) => {
-                outbox.on_puback(ack.pkid).map(|()| {
-                    Counters::inc(&self.counters.acked);
-                    self.feeder_wake.notify_one();
-                })
-            }
+            MqttEvent::Incoming(Packet::PubAck(ack)) => outbox.on_puback(ack.pkid).map(|()| {
+                Counters::inc(&self.counters.acked);
+                self.feeder_wake.notify_one();
+            }),
             MqttEvent::Outgoing(Outgoing::Publish(pkid)) => outbox.on_outgoing_publish(*pkid),
             MqttEvent::Outgoing(Outgoing::AwaitAck(pkid)) => outbox.on_await_ack(*pkid),
             _ => Ok(()),

@@ -179,7 +179,13 @@ pub fn default_sensor_id() -> String {
         let name: String = name
             .trim()
             .chars()
-            .map(|c| if matches!(c, '/' | '+' | '#' | '\0') { '_' } else { c })
+            .map(|c| {
+                if matches!(c, '/' | '+' | '#' | '\0') {
+                    '_'
+                } else {
+                    c
+                }
+            })
             .collect();
         if !name.is_empty() && level_problem(&name).is_none() {
             return name;

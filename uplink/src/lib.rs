@@ -29,8 +29,8 @@
 //! (counters), and, behind the `test-broker` feature, [`test_broker`]
 //! (a real mosquitto for tests).
 
-pub mod config;
 mod client;
+pub mod config;
 mod error;
 mod report;
 mod state;

@@ -157,7 +157,10 @@ impl Outbox {
 
     /// PUBACK received; `Ok` means one event is now acknowledged.
     pub(crate) fn on_puback(&mut self, pkid: u16) -> Result<(), Anomaly> {
-        let id = self.by_pkid.remove(&pkid).ok_or(Anomaly::UnknownAck(pkid))?;
+        let id = self
+            .by_pkid
+            .remove(&pkid)
+            .ok_or(Anomaly::UnknownAck(pkid))?;
         self.slots.remove(&id);
         Ok(())
     }
