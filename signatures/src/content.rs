@@ -27,6 +27,10 @@ pub(crate) fn parse_content(tok: Token<'_>) -> Result<(Vec<u8>, bool), Perr> {
         }
         None => (false, text, tok.start),
     };
+    crate::lexer::check_quotes(Token {
+        text: rest,
+        start: rest_start,
+    })?;
     let inner = rest
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))

@@ -87,16 +87,21 @@ pub(crate) fn lex_rule(text: &str) -> Result<RawRule<'_>, Perr> {
             break;
         }
         let start = i;
-        let mut depth = 0usize;
+        let mut open_brackets: Vec<usize> = Vec::new();
         while i < bytes.len() {
             match bytes[i] {
-                b'[' => depth += 1,
-                b']' => depth = depth.saturating_sub(1),
+                b'[' => open_brackets.push(i),
+                b']' => {
+                    open_brackets.pop();
+                }
                 b'(' => break,
-                b if b.is_ascii_whitespace() && depth == 0 => break,
+                b if b.is_ascii_whitespace() && open_brackets.is_empty() => break,
                 _ => {}
             }
             i += 1;
+        }
+        if let Some(&at) = open_brackets.first() {
+            return Err(Perr::new(at, "expected ']' to close '['"));
         }
         header.push(Token {
             text: &text[start..i],
@@ -216,36 +221,49 @@ fn expect_end(text: &str, from: usize) -> Result<(), Perr> {
 /// Scans an option value starting after `:`. Returns the trimmed value, the offset after the
 /// terminating `;`, and whether the option list was closed by `)` instead (last value without
 /// `;`).
+///
+/// Like Suricata, the value ends at the first `;` not escaped by a backslash — quotes do not
+/// protect semicolons (`pcre:"/["']/"` is legal, `msg:"a;b"` is not).
 fn scan_value(text: &str, from: usize) -> Result<(Token<'_>, usize, bool), Perr> {
     let bytes = text.as_bytes();
     let mut i = from;
-    let mut in_quote: Option<usize> = None;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => i += 1,
-            b'"' => {
-                in_quote = match in_quote {
-                    Some(_) => None,
-                    None => Some(i),
-                }
-            }
-            b';' if in_quote.is_none() => return Ok((trimmed(text, from, i), i + 1, false)),
+            b';' => return Ok((trimmed(text, from, i), i + 1, false)),
             _ => {}
         }
         i += 1;
     }
-    if let Some(q) = in_quote {
-        return Err(Perr::new(q, "unterminated quoted string: expected '\"'"));
-    }
     // No ';': accept `value)` at the very end of the rule.
     let rest = text.get(from..).unwrap_or("").trim_end();
     if let Some(body) = rest.strip_suffix(')') {
-        return Ok((trimmed(text, from, from + body.len()), text.len(), true));
+        let value = trimmed(text, from, from + body.len());
+        check_quotes(value)?;
+        return Ok((value, text.len(), true));
     }
+    let value = trimmed(text, from, text.len());
+    check_quotes(value)?;
     Err(Perr::new(
         from.saturating_sub(1),
         "unterminated option: expected ';' and a closing ')'",
     ))
+}
+
+/// Reports a value that opens a quote it never closes.
+pub(crate) fn check_quotes(value: Token<'_>) -> Result<(), Perr> {
+    let t = value.text;
+    let Some(q) = t.find('"') else { return Ok(()) };
+    let body = &t[q + 1..];
+    let closed = body.ends_with('"') && !body.ends_with("\\\"") || body.ends_with("\\\\\"");
+    if closed && !body.is_empty() {
+        Ok(())
+    } else {
+        Err(Perr::new(
+            value.start + q,
+            "unterminated quoted string: expected '\"'",
+        ))
+    }
 }
 
 fn trimmed(text: &str, from: usize, to: usize) -> Token<'_> {
@@ -264,19 +282,19 @@ mod tests {
     #[test]
     fn splits_header_and_options() {
         let r = lex_rule(
-            r#"alert tcp [1.2.3.4, 5.6.7.8] any -> any any (msg:"a;\"b"; nocase; sid:1;)"#,
+            r#"alert tcp [1.2.3.4, 5.6.7.8] any -> any any (msg:"a\;\"b"; nocase; sid:1;)"#,
         )
         .unwrap();
         assert_eq!(r.header.len(), 7);
         assert_eq!(r.header[2].text, "[1.2.3.4, 5.6.7.8]");
         assert_eq!(r.options.len(), 3);
-        assert_eq!(r.options[0].value.unwrap().text, r#""a;\"b""#);
+        assert_eq!(r.options[0].value.unwrap().text, r#""a\;\"b""#);
         assert!(r.options[1].value.is_none());
     }
 
     #[test]
     fn unterminated_quote_points_at_quote() {
-        let e = lex_rule(r#"alert tcp any any -> any any (msg:"abc; sid:1;)"#).unwrap_err();
+        let e = lex_rule(r#"alert tcp any any -> any any (msg:"abc)"#).unwrap_err();
         assert_eq!(e.offset, 34);
     }
 

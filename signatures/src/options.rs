@@ -139,7 +139,11 @@ pub(crate) fn parse_options(raw: &RawRule<'_>) -> Result<RuleOptions, Perr> {
     for opt in &raw.options {
         let name = opt.name.text.to_ascii_lowercase();
         let r = match name.as_str() {
-            "msg" => value(opt).map(|v| out.msg = unquote(v.text)),
+            "msg" => value(opt).and_then(|v| {
+                crate::lexer::check_quotes(v)?;
+                out.msg = unquote(v.text);
+                Ok(())
+            }),
             "sid" => once(opt, out.sid.is_some())
                 .and_then(|()| number(opt))
                 .and_then(|n| {
