@@ -1,1 +1,96 @@
-//! stub
+//! Tidy tests (rust-analyzer style): repository-wide conventions checked as
+//! ordinary unit tests, so `cargo test` enforces them without extra tooling.
+//!
+//! * every source file starts with a `//!` module doc saying why it exists;
+//! * no `.unwrap()` in production code (text before the first `#[cfg(test)]`,
+//!   files under `tests/` directories excluded).
+
+use crate::paths;
+use std::path::{Path, PathBuf};
+
+/// What we look for; spelled in two halves so this file does not flag itself.
+const UNWRAP: &str = concat!(".unw", "rap()");
+
+/// Source trees covered by the tidy checks.
+const SOURCE_DIRS: [&str; 4] = ["sensor/src", "signatures/src", "uplink/src", "xtask/src"];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "tests") {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn all_sources() -> Vec<PathBuf> {
+    let root = paths::workspace_root();
+    let mut files = Vec::new();
+    for dir in SOURCE_DIRS {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    files
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(paths::workspace_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The production part of a file: everything before the first `#[cfg(test)]`.
+fn production_part(text: &str) -> &str {
+    text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
+}
+
+#[test]
+fn every_file_has_module_docs() {
+    let offenders: Vec<String> = all_sources()
+        .into_iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            !text.trim_start().starts_with("//!")
+        })
+        .map(|p| relative(&p))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "these files do not start with a `//!` module doc comment:\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn no_unwrap_in_production_code() {
+    let mut offenders = Vec::new();
+    for path in all_sources() {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (n, line) in production_part(&text).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(UNWRAP) {
+                offenders.push(format!("{}:{}: {}", relative(&path), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "`.unwrap()` outside tests (use `?`, `.context(..)` or a fallback):\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn production_part_stops_at_test_module() {
+    assert_eq!(production_part("a\n#[cfg(test)]\nmod t {}"), "a\n");
+    assert_eq!(production_part("a"), "a");
+}
