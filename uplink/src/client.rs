@@ -36,6 +36,8 @@ use crate::state::{Anomaly, Event, Outbox};
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest time `finish` reserves for a clean DISCONNECT after the ack wait.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+/// Time `finish` keeps for the worker to exit and be joined.
+const EXIT_MARGIN: Duration = Duration::from_millis(30);
 
 /// When the worker must stop waiting for acks, and when it must be gone.
 #[derive(Debug, Clone, Copy)]
@@ -119,14 +121,16 @@ impl Uplink {
     /// hung; the error still carries the counters.
     pub fn finish(mut self, timeout: Duration) -> Result<UplinkReport, UplinkError> {
         let start = Instant::now();
-        let hard_stop = start + timeout;
+        // The worker must be done a little before `timeout` so that joining
+        // it still fits.
+        let hard_stop = start + timeout.saturating_sub(EXIT_MARGIN.min(timeout / 10));
         let grace = DISCONNECT_GRACE.min(timeout / 5);
         let _ = self.shutdown.send(Some(Shutdown {
             ack_by: hard_stop - grace,
             hard_stop,
         }));
-        // Wait a little beyond the hard stop: the worker checks its deadline
-        // between steps, so it needs a moment to report back.
+        // Normally the worker reports before `timeout`; allow some scheduling
+        // slack before declaring it hung.
         let wait = timeout + Duration::from_millis(100);
         let result = self.done.recv_timeout(wait);
         let report = self.counters.snapshot();
@@ -194,6 +198,39 @@ impl EventSender {
         self.tx
             .blocking_send(event)
             .map_err(|_| self.count_closed())
+    }
+
+    /// Like [`EventSender::send`], but gives up after `timeout` if the
+    /// channel stays full (e.g. the broker is unreachable during a replay).
+    /// A timed-out event is dropped and counted as `dropped_send_timeout`.
+    /// Works on any thread; waits by short sleeps, not on a runtime.
+    pub fn send_timeout(
+        &self,
+        event_type: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), UplinkError> {
+        let mut event = self.prepare(event_type, payload)?;
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(100);
+        self.count_accepted();
+        loop {
+            match self.tx.try_send(event) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.count_closed()),
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.uncount_accepted();
+                        Counters::inc(&self.shared.counters.dropped_send_timeout);
+                        return Err(UplinkError::SendTimeout(timeout));
+                    }
+                    event = back;
+                    std::thread::sleep(pause.min(deadline - now));
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+            }
+        }
     }
 
     /// Like [`EventSender::send`], for async callers: waits for room.
@@ -374,20 +411,26 @@ impl Worker<'_> {
                     continue;
                 }
             };
-            let mut core = self.core.borrow_mut();
-            match msg {
-                Some(event) => {
-                    core.outbox.admit(event);
-                    self.hand_over(&mut core.outbox);
-                }
-                None => {
-                    core.input_done = true;
-                    if core.outbox.is_empty() {
-                        self.poller_wake.notify_one();
+            let input_done = {
+                let mut core = self.core.borrow_mut();
+                match msg {
+                    Some(event) => {
+                        core.outbox.admit(event);
+                        self.hand_over(&mut core.outbox);
+                        false
                     }
-                    drop(core);
-                    std::future::pending::<()>().await;
+                    None => {
+                        core.input_done = true;
+                        if core.outbox.is_empty() {
+                            self.poller_wake.notify_one();
+                        }
+                        true
+                    }
                 }
+            };
+            if input_done {
+                // Nothing more to feed; the poller decides when to stop.
+                std::future::pending::<()>().await;
             }
         }
     }

@@ -46,6 +46,9 @@ pub enum UplinkError {
         /// Configured `max_packet_size`.
         max: usize,
     },
+    /// [`crate::EventSender::send_timeout`] found no room in time; the event was dropped.
+    #[error("uplink channel stayed full for {0:?}; event dropped")]
+    SendTimeout(std::time::Duration),
     /// The uplink is finishing or gone; the event was dropped.
     #[error("uplink is closed; event dropped")]
     Closed,

@@ -28,6 +28,8 @@ pub struct UplinkReport {
     pub dropped_invalid_event_type: u64,
     /// Events offered after the uplink was closed.
     pub dropped_closed: u64,
+    /// Events dropped by `send_timeout` because the channel stayed full.
+    pub dropped_send_timeout: u64,
     /// Failed connection attempts (TCP, CONNACK refused/missing, timeout).
     pub connect_failures: u64,
     /// Successful connections (CONNACK received).
@@ -53,7 +55,7 @@ impl fmt::Display for UplinkReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "accepted {} acked {} unacked {} dropped(channel_full {} too_large {} invalid_event_type {} closed {}) \
+            "accepted {} acked {} unacked {} dropped(channel_full {} too_large {} invalid_event_type {} closed {} send_timeout {}) \
              connections {} connect_failures {} disconnects {} republished {}",
             self.accepted,
             self.acked,
@@ -62,6 +64,7 @@ impl fmt::Display for UplinkReport {
             self.dropped_too_large,
             self.dropped_invalid_event_type,
             self.dropped_closed,
+            self.dropped_send_timeout,
             self.connections,
             self.connect_failures,
             self.disconnects,
@@ -82,6 +85,7 @@ pub(crate) struct Counters {
     pub dropped_too_large: AtomicU64,
     pub dropped_invalid_event_type: AtomicU64,
     pub dropped_closed: AtomicU64,
+    pub dropped_send_timeout: AtomicU64,
     pub connect_failures: AtomicU64,
     pub connections: AtomicU64,
     pub disconnects: AtomicU64,
@@ -113,6 +117,7 @@ impl Counters {
             dropped_too_large: get(&self.dropped_too_large),
             dropped_invalid_event_type: get(&self.dropped_invalid_event_type),
             dropped_closed: get(&self.dropped_closed),
+            dropped_send_timeout: get(&self.dropped_send_timeout),
             connect_failures: get(&self.connect_failures),
             connections: get(&self.connections),
             disconnects: get(&self.disconnects),

@@ -2,6 +2,9 @@
 //! brokers on raw TCP sockets. Tests that need mosquitto print a skip message
 //! when it is missing, and fail under `CI=true`.
 
+// Test helpers outside #[test] fns are not covered by allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -399,4 +402,45 @@ fn throughput_10k_events() {
         "throughput: {N} events x 400 B acked in {secs:.3}s = {:.0} events/s",
         N as f64 / secs
     );
+}
+
+#[test]
+fn send_timeout_gives_up_when_broker_is_unreachable() {
+    let url = format!("mqtt://127.0.0.1:{}", dead_port());
+    let mut cfg = config(&url, "stimeout");
+    cfg.channel_capacity = 2;
+    cfg.max_inflight = 2;
+    let up = Uplink::start(cfg).unwrap();
+    let tx = up.sender();
+    let t0 = Instant::now();
+    let results: Vec<_> = (0..10)
+        .map(|i| tx.send_timeout("flow", event(i).1, Duration::from_millis(50)))
+        .collect();
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r, Err(UplinkError::SendTimeout(_))))
+        .count();
+    assert!(failed >= 5, "{results:?}");
+    let r = up.finish(Duration::from_millis(200)).unwrap();
+    assert_eq!(r.dropped_send_timeout, failed as u64, "{r}");
+    assert_eq!(r.accepted + r.dropped_send_timeout, 10, "{r}");
+}
+
+#[test]
+fn dropping_without_finish_does_not_hang() {
+    let url = format!("mqtt://127.0.0.1:{}", dead_port());
+    let up = Uplink::start(config(&url, "sdrop")).unwrap();
+    let tx = up.sender();
+    tx.send("alert", b"{}".to_vec()).unwrap();
+    drop(up);
+    // The worker stops and closes the channel soon after.
+    let t0 = Instant::now();
+    while tx.try_send("alert", b"{}".to_vec()) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(matches!(
+        tx.send("alert", b"{}".to_vec()),
+        Err(UplinkError::Closed)
+    ));
 }
