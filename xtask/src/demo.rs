@@ -64,6 +64,16 @@ pub fn run() -> Result<()> {
             alerts.push(record);
         }
     }
+    // Workers finish out of order; show alerts in capture order.
+    alerts.sort_by_key(|a| {
+        (
+            a.get("pcap_cnt").and_then(Json::as_u64).unwrap_or(u64::MAX),
+            a.get("alert")
+                .and_then(|x| x.get("signature_id"))
+                .and_then(Json::as_u64)
+                .unwrap_or(0),
+        )
+    });
     println!();
     print_table(&alerts);
     println!();

@@ -127,9 +127,18 @@ impl Filter {
         let parts: Vec<String> = self
             .conditions
             .iter()
-            .map(|(k, v)| match v {
-                Json::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
+            .map(|(k, v)| {
+                let shown = match v {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let len = shown.chars().count();
+                if len > 48 {
+                    let head: String = shown.chars().take(40).collect();
+                    format!("{k}={head}...({len} chars)")
+                } else {
+                    format!("{k}={shown}")
+                }
             })
             .collect();
         if parts.is_empty() {
