@@ -173,7 +173,7 @@ pub(crate) struct Content {
     /// Set at compile: the next element is relative to this one (enables backtracking).
     pub(crate) relative_next: bool,
     /// Lowercased pattern for nocase search, exact pattern otherwise.
-    finder: Option<memmem::Finder<'static>>,
+    finder: Option<Box<memmem::Finder<'static>>>,
 }
 
 impl Content {
@@ -203,7 +203,7 @@ impl Content {
     /// Builds the search structures once modifiers are final.
     pub(crate) fn finish(&mut self) {
         if !self.nocase {
-            self.finder = Some(memmem::Finder::new(&self.pattern).into_owned());
+            self.finder = Some(Box::new(memmem::Finder::new(&self.pattern).into_owned()));
         }
     }
 

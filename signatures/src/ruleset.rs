@@ -206,52 +206,68 @@ fn prefilter_pattern(chain: &[Elem]) -> Option<(&[u8], bool)> {
     Some((bytes, chosen.nocase))
 }
 
+/// Deduplicated prefilter patterns of one automaton and the rules that chose each.
+#[derive(Default)]
+struct PatternGroup {
+    patterns: Vec<Vec<u8>>,
+    owners: Vec<Vec<u32>>,
+    index: HashMap<Vec<u8>, usize>,
+}
+
+impl PatternGroup {
+    fn add(&mut self, key: Vec<u8>, rule: u32) {
+        let pid = match self.index.get(&key) {
+            Some(&pid) => pid,
+            None => {
+                self.patterns.push(key.clone());
+                self.owners.push(Vec::new());
+                self.index.insert(key, self.patterns.len() - 1);
+                self.patterns.len() - 1
+            }
+        };
+        if let Some(o) = self.owners.get_mut(pid) {
+            o.push(rule);
+        }
+    }
+
+    /// Builds the automaton; on failure (or no patterns) moves its rules to `always`.
+    fn build(&mut self, ci: bool, always: &mut Vec<u32>) -> Option<AhoCorasick> {
+        if self.patterns.is_empty() {
+            return None;
+        }
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(ci)
+            .build(&self.patterns)
+            .ok();
+        if ac.is_none() {
+            // Checking these rules on every packet is slower but still exact.
+            always.extend(self.owners.iter().flatten().copied());
+            self.owners.clear();
+        }
+        ac
+    }
+}
+
 fn build_prefilter(rules: &[CompiledRule]) -> Prefilter {
-    // Deduplicated patterns per automaton -> the rules that chose them.
-    let mut exact: (Vec<Vec<u8>>, Vec<Vec<u32>>, HashMap<Vec<u8>, usize>) = Default::default();
-    let mut nocase: (Vec<Vec<u8>>, Vec<Vec<u32>>, HashMap<Vec<u8>, usize>) = Default::default();
+    let mut exact = PatternGroup::default();
+    let mut nocase = PatternGroup::default();
     let mut always = Vec::new();
     for (idx, rule) in rules.iter().enumerate() {
         let idx = u32::try_from(idx).unwrap_or(u32::MAX);
         match prefilter_pattern(&rule.chain) {
             None => always.push(idx),
-            Some((bytes, ci)) => {
-                let (pats, owners, index) = if ci { &mut nocase } else { &mut exact };
-                let key = if ci {
-                    bytes.to_ascii_lowercase()
-                } else {
-                    bytes.to_vec()
-                };
-                let pid = *index.entry(key.clone()).or_insert_with(|| {
-                    pats.push(key);
-                    owners.push(Vec::new());
-                    pats.len() - 1
-                });
-                if let Some(o) = owners.get_mut(pid) {
-                    o.push(idx);
-                }
-            }
+            Some((bytes, true)) => nocase.add(bytes.to_ascii_lowercase(), idx),
+            Some((bytes, false)) => exact.add(bytes.to_vec(), idx),
         }
     }
-    let build = |pats: &[Vec<u8>], ci: bool| -> Option<AhoCorasick> {
-        if pats.is_empty() {
-            return None;
-        }
-        AhoCorasick::builder()
-            .ascii_case_insensitive(ci)
-            .build(pats)
-            .ok()
-    };
-    let exact_ac = build(&exact.0, false);
-    let nocase_ac = build(&nocase.0, true);
-    // If an automaton cannot be built, its rules are checked on every packet: slower, exact.
-    if exact_ac.is_none() {
-        always.extend(exact.1.iter().flatten().copied());
-        exact.1.clear();
-    }
-    if nocase_ac.is_none() {
-        always.extend(nocase.1.iter().flatten().copied());
-        nocase.1.clear();
-    }
-    Prefilter::new(rules.len(), always, exact_ac, exact.1, nocase_ac, nocase.1)
+    let exact_ac = exact.build(false, &mut always);
+    let nocase_ac = nocase.build(true, &mut always);
+    Prefilter::new(
+        rules.len(),
+        always,
+        exact_ac,
+        exact.owners,
+        nocase_ac,
+        nocase.owners,
+    )
 }

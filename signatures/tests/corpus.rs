@@ -1,6 +1,9 @@
 //! Loads the real ET Open and Snort 3 community rule sets: no panic, every rule accounted for,
 //! parse errors rare. Run with `--nocapture` to see the figures.
 
+// Test helpers outside #[test] fns panic on purpose when a fixture is wrong.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Instant;
 

@@ -1,5 +1,8 @@
 //! Every error path reports `file:line:column: message` and skips only the bad rule.
 
+// Test helpers outside #[test] fns panic on purpose when a fixture is wrong.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 use common::{error, errors, load};
 

@@ -1,0 +1,202 @@
+//! Content matching with Suricata semantics: modifiers, hex, negation, relative backtracking,
+//! and the detection order / once-per-rule guarantees.
+
+// Test helpers outside #[test] fns panic on purpose when a fixture is wrong.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::{fired, load, matches, tcp};
+
+fn rule(opts: &str) -> String {
+    format!("alert tcp any any -> any any ({opts} sid:1;)")
+}
+
+#[test]
+fn plain_hex_and_escapes() {
+    assert!(matches(&rule("content:\"abc\";"), b"xxabcxx"));
+    assert!(!matches(&rule("content:\"abc\";"), b"xxABCxx"));
+    assert!(matches(&rule("content:\"a|62 63|d\";"), b"zabcd"));
+    assert!(matches(&rule("content:\"|00 FF|\";"), b"\x01\x00\xff"));
+    assert!(matches(
+        &rule("content:\"a\\;b\\\"c\\\\d\\:\";"),
+        b"a;b\"c\\d:"
+    ));
+    assert!(!matches(&rule("content:\"abc\";"), b""));
+}
+
+#[test]
+fn nocase() {
+    assert!(matches(&rule("content:\"AbC\"; nocase;"), b"xxaBcxx"));
+    assert!(matches(&rule("content:\"|41|bc\"; nocase;"), b"ABC"));
+    assert!(!matches(&rule("content:\"abd\"; nocase;"), b"ABC"));
+}
+
+#[test]
+fn offset_and_depth() {
+    let r = rule("content:\"abc\"; offset:2;");
+    assert!(matches(&r, b"xxabc"));
+    assert!(!matches(&r, b"xabcx"));
+    let r = rule("content:\"abc\"; depth:4;");
+    assert!(matches(&r, b"xabc"));
+    assert!(!matches(&r, b"xxabc"));
+    // depth counts from offset: window [2, 2+4).
+    let r = rule("content:\"abc\"; offset:2; depth:4;");
+    assert!(matches(&r, b"xxxabc"));
+    assert!(!matches(&r, b"xxxxabc"));
+    assert!(!matches(&r, b"abcxxxx"));
+    let r = rule("content:\"abc\"; depth:4; offset:2;");
+    assert!(matches(&r, b"xxxabc"));
+    // offset beyond the buffer.
+    assert!(!matches(&rule("content:\"a\"; offset:10;"), b"aaaa"));
+}
+
+#[test]
+fn distance_and_within() {
+    let r = rule("content:\"ab\"; content:\"cd\"; distance:2;");
+    assert!(matches(&r, b"abxxcd"));
+    assert!(!matches(&r, b"abxcd"));
+    let r = rule("content:\"ab\"; content:\"cd\"; within:4;");
+    assert!(matches(&r, b"abxxcd"));
+    assert!(!matches(&r, b"abxxxcd"));
+    // within counts from distance: window [end+1, end+1+3).
+    let r = rule("content:\"ab\"; content:\"cd\"; distance:1; within:3;");
+    assert!(matches(&r, b"abxcd"));
+    assert!(matches(&r, b"abxxcd"));
+    assert!(!matches(&r, b"abcd"));
+    assert!(!matches(&r, b"abxxxcd"));
+    // Negative distance reaches back before the end of the previous match.
+    let r = rule("content:\"cd\"; content:\"bc\"; distance:-3; within:2;");
+    assert!(matches(&r, b"abcd"));
+    let r = rule("content:\"cd\"; content:\"ab\"; distance:-10;");
+    assert!(matches(&r, b"abcd"));
+    // A relative first content is relative to the buffer start.
+    assert!(matches(&rule("content:\"ab\"; distance:0;"), b"xab"));
+    assert!(!matches(&rule("content:\"ab\"; within:2;"), b"xab"));
+}
+
+#[test]
+fn relative_matching_backtracks() {
+    // First "a" is followed by "x"; the retry at the second "a" succeeds.
+    let r = rule("content:\"a\"; content:\"b\"; distance:0; within:1;");
+    assert!(matches(&r, b"axab"));
+    assert!(!matches(&r, b"axaxb"));
+    // Three levels: only the third "GET" has "/x" right after and "HTTP" within 10.
+    let r = rule(
+        "content:\"GET\"; content:\"/x\"; distance:1; within:2; content:\"HTTP\"; distance:0; within:10;",
+    );
+    assert!(matches(&r, b"GET /y GET /x----------- HTTP GET /x HTTP"));
+    assert!(!matches(&r, b"GET /y GET /x----------- HTTP"));
+    // isdataat relative participates in backtracking.
+    let r = rule("content:\"k=\"; isdataat:3,relative;");
+    assert!(matches(&r, b"k=1 k=123"));
+    assert!(!matches(&r, b"k=12"));
+}
+
+#[test]
+fn backtracking_is_bounded() {
+    // Pathological: many "a" with a failing relative tail; must finish quickly.
+    let r = rule("content:\"a\"; content:\"a\"; distance:0; content:\"a\"; distance:0; content:\"b\"; distance:0; within:1;");
+    let payload = vec![b'a'; 4000];
+    let start = std::time::Instant::now();
+    assert!(!matches(&r, &payload));
+    assert!(start.elapsed().as_secs() < 2);
+}
+
+#[test]
+fn negated_content() {
+    assert!(matches(&rule("content:!\"evil\";"), b"good"));
+    assert!(!matches(&rule("content:!\"evil\";"), b"so evil"));
+    assert!(matches(&rule("content:!\"evil\";"), b""));
+    let r = rule("content:\"user\"; content:!\"admin\"; distance:0; within:6;");
+    assert!(matches(&r, b"user bob"));
+    assert!(!matches(&r, b"user admin"));
+    // Negated relative content retries the earlier content at its next occurrence.
+    let r = rule("content:\"a\"; content:!\"b\"; distance:0; within:1;");
+    assert!(matches(&r, b"abac"));
+    assert!(!matches(&r, b"abab"));
+    let r = rule("content:\"x\"; content:!\"y\"; depth:3;");
+    assert!(matches(&r, b"xaaay"));
+    assert!(!matches(&r, b"xyz"));
+    let r = rule("content:!\"AB\"; nocase; offset:1;");
+    assert!(!matches(&r, b"xab"));
+    assert!(matches(&r, b"abx"));
+}
+
+#[test]
+fn startswith_endswith_isdataat_dsize() {
+    assert!(matches(&rule("content:\"GET\"; startswith;"), b"GET /"));
+    assert!(!matches(&rule("content:\"GET\"; startswith;"), b" GET /"));
+    assert!(matches(&rule("content:\"end\"; endswith;"), b"the end"));
+    assert!(!matches(&rule("content:\"end\"; endswith;"), b"end of it"));
+    assert!(matches(
+        &rule("content:\"ab\"; content:\"cd\"; distance:0; endswith;"),
+        b"abcdxcd"
+    ));
+    assert!(matches(&rule("isdataat:4;"), b"12345"));
+    assert!(!matches(&rule("isdataat:5;"), b"12345"));
+    assert!(matches(&rule("isdataat:!5;"), b"12345"));
+    assert!(matches(
+        &rule("content:\"12\"; isdataat:3,relative;"),
+        b"12345"
+    ));
+    assert!(!matches(
+        &rule("content:\"12\"; isdataat:4,relative;"),
+        b"12345"
+    ));
+    assert!(matches(
+        &rule("content:\"12\"; isdataat:!4,relative;"),
+        b"12345"
+    ));
+    assert!(matches(&rule("dsize:5;"), b"12345"));
+    assert!(matches(&rule("dsize:>4;"), b"12345"));
+    assert!(!matches(&rule("dsize:<5;"), b"12345"));
+    assert!(matches(&rule("dsize:4<>6;"), b"12345"));
+    assert!(!matches(&rule("dsize:5<>6;"), b"12345"));
+    assert!(matches(&rule("dsize:!4;"), b"12345"));
+    assert!(matches(&rule("dsize:>=5;"), b"12345"));
+}
+
+#[test]
+fn fast_pattern_forms_are_exact() {
+    let r = rule("content:\"abc\"; content:\"zzzz\"; fast_pattern;");
+    assert!(matches(&r, b"abc zzzz"));
+    assert!(!matches(&r, b"zzzz"));
+    assert!(matches(
+        &rule("content:\"abcdef\"; fast_pattern:2,3;"),
+        b"abcdef"
+    ));
+    assert!(!matches(
+        &rule("content:\"abcdef\"; fast_pattern:2,3;"),
+        b"cde"
+    ));
+    assert!(matches(
+        &rule("content:\"abc\"; fast_pattern:only;"),
+        b"abc"
+    ));
+    assert!(matches(
+        &rule("content:\"ABC\"; nocase; fast_pattern; rawbytes;"),
+        b"abc"
+    ));
+    // Negated fast_pattern does not make the rule need the pattern.
+    assert!(matches(&rule("content:!\"abc\"; fast_pattern;"), b"xyz"));
+}
+
+#[test]
+fn deterministic_order_and_once_per_rule() {
+    let src = "alert tcp any any -> any any (content:\"b\"; sid:30;)\n\
+               alert tcp any any -> any any (sid:10;)\n\
+               alert tcp any any -> any any (content:\"a\"; nocase; sid:20;)\n\
+               alert tcp any any -> any any (content:\"a\"; sid:40;)\n\
+               alert tcp any any -> any any (content:\"zz\"; sid:50;)\n";
+    let (rules, report) = load(src);
+    assert_eq!(report.loaded, 5);
+    let got = fired(&rules, &tcp(b"aaaa bbbb AAAA"));
+    assert_eq!(got, vec![30, 10, 20, 40]);
+    // Scratch reuse across packets.
+    let mut scratch = rules.scratch();
+    for _ in 0..3 {
+        let mut n = 0;
+        rules.detect(&tcp(b"zz"), &mut scratch, |_| n += 1);
+        assert_eq!(n, 2);
+    }
+}
