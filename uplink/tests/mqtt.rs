@@ -298,6 +298,7 @@ enum Hostile {
     Refuse,
     AckNonsense,
     PartialConnack,
+    ConnackThenSilent,
 }
 
 fn hostile_broker(mode: Hostile) -> u16 {
@@ -325,6 +326,11 @@ fn hostile_broker(mode: Hostile) -> u16 {
                         let _ = s.write_all(&[0x40, 0x02, 0x03, 0xe7, 0x40, 0x02, 0x00, 0x01]);
                         s.write_all(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01])
                     }
+                    Hostile::ConnackThenSilent => {
+                        let _ = s.write_all(&[0x20, 0x02, 0x00, 0x00]);
+                        while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+                        Ok(())
+                    }
                     Hostile::PartialConnack => {
                         let _ = s.write_all(&[0x20]);
                         std::thread::sleep(Duration::from_secs(5));
@@ -346,6 +352,7 @@ fn hostile_brokers_give_counters_not_panics_or_hangs() {
         Hostile::Refuse,
         Hostile::AckNonsense,
         Hostile::PartialConnack,
+        Hostile::ConnackThenSilent,
     ] {
         let port = hostile_broker(mode);
         let up = Uplink::start(config(&format!("mqtt://127.0.0.1:{port}"), "shostile")).unwrap();
@@ -369,7 +376,10 @@ fn hostile_brokers_give_counters_not_panics_or_hangs() {
         );
         assert!(
             r.connect_failures + r.disconnects >= 1
-                || matches!(mode, Hostile::Silent | Hostile::PartialConnack),
+                || matches!(
+                    mode,
+                    Hostile::Silent | Hostile::PartialConnack | Hostile::ConnackThenSilent
+                ),
             "{mode:?}: {r}"
         );
         eprintln!("{mode:?}: {r}");
