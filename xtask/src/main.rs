@@ -44,9 +44,20 @@ enum Task {
     Verify(verify::VerifyArgs),
 }
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
-    match cli.task {
+    if let Err(err) = run(cli.task) {
+        // One readable cause chain, no backtrace noise.
+        eprintln!("xtask: error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    match task {
         Task::GenDemo => traffic::write_demo_files(),
         Task::Demo => demo::run(),
         Task::Test => ci::run(),

@@ -43,8 +43,12 @@ pub fn demo_dir() -> PathBuf {
         .join("demo")
 }
 
-/// The suricata-verify corpus (shared checkout next to the workspace).
+/// The suricata-verify corpus: `$XTASK_VERIFY_CORPUS` if set, else the shared
+/// checkout next to the workspace (`../shared/corpus/suricata-verify`).
 pub fn verify_corpus() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XTASK_VERIFY_CORPUS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     workspace_root()
         .join("..")
         .join("shared")

@@ -156,9 +156,16 @@ fn run_case(case: &Case, sensor: &Path, scratch: &Path) -> Outcome {
             Err(RulesVerdict::Broken(why)) => return Outcome::Fail(why),
         }
     }
-    match replay(sensor, &plan, scratch) {
+    let outcome = match replay(sensor, &plan, scratch) {
         Ok(records) => judge(&plan, &records),
         Err(why) => Outcome::Fail(why),
+    };
+    match outcome {
+        // A local config may enable outputs or settings we do not read; say so.
+        Outcome::Fail(why) if case.dir.join("suricata.yaml").is_file() => {
+            Outcome::Fail(format!("{why} (case ships its own suricata.yaml)"))
+        }
+        other => other,
     }
 }
 
