@@ -480,6 +480,24 @@ fn split_list(inner: &str) -> Result<Vec<&str>, String> {
 }
 
 fn parse_ip_leaf(text: &str) -> Result<IpSet, String> {
+    // `a-b` address ranges (same family, low <= high).
+    if let Some((lo, hi)) = text.split_once('-') {
+        let (lo, hi) = (lo.trim(), hi.trim());
+        return match (lo.parse::<IpAddr>(), hi.parse::<IpAddr>()) {
+            (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b))) if a <= b => Ok(IpSet {
+                v4: vec![(u128::from(u32::from(a)), u128::from(u32::from(b)))],
+                v6: Vec::new(),
+            }),
+            (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b))) if a <= b => Ok(IpSet {
+                v4: Vec::new(),
+                v6: vec![(u128::from(a), u128::from(b))],
+            }),
+            _ => Err(format!(
+                "expected an address range 'low-high' of one family, found '{}'",
+                shown(text)
+            )),
+        };
+    }
     let bad = || {
         format!(
             "expected an IP address, CIDR, list, variable or 'any', found '{}'",
@@ -659,5 +677,10 @@ mod tests {
         assert!(s.contains(ip("192.168.1.200")));
         assert!(!s.contains(ip("192.168.2.1")));
         assert!(ips("::/0").unwrap().contains(ip("::1")));
+        let r = ips("[1.2.3.4-1.2.3.6,fe80::1-fe80::3]").unwrap();
+        assert!(r.contains(ip("1.2.3.5")) && !r.contains(ip("1.2.3.7")));
+        assert!(r.contains(ip("fe80::2")) && !r.contains(ip("fe80::4")));
+        assert!(ips("1.2.3.6-1.2.3.4").is_err());
+        assert!(ips("1.2.3.4-::1").is_err());
     }
 }

@@ -57,29 +57,41 @@ fn et_open_loads() {
         report.errors.len()
     );
 
-    // Smoke-run detection on a few payloads so the prefilter is exercised on real rules.
+    // Real rules fire on crafted packets (and only where they should).
     let mut scratch = rules.scratch();
-    let payloads: [&[u8]; 3] = [
-        b"GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl\r\n\r\n",
-        b"\x00\x01\x02\x03 SSH-2.0-OpenSSH",
-        &[0x41; 1500],
-    ];
-    let mut hits = 0;
-    for p in payloads {
+    let mut run = |dport: u16, payload: &[u8]| {
         let input = DetectInput {
             src_ip: "10.0.0.1".parse().unwrap(),
             dst_ip: "8.8.8.8".parse().unwrap(),
             src_port: 40000,
-            dst_port: 80,
+            dst_port: dport,
             ip_proto: 6,
-            payload: p,
+            payload,
             flow: FlowState {
                 to_server: true,
                 established: true,
             },
         };
-        rules.detect(&input, &mut scratch, |_| hits += 1);
-    }
+        let mut sids = Vec::new();
+        rules.detect(&input, &mut scratch, |m| sids.push(m.sid));
+        sids
+    };
+    // sid 2008402: dsize:<30; content:"|43 01 00|"; depth:4; content:"Casino"; nocase;
+    assert!(run(20000, b"\x43\x01\x00xcaSINO").contains(&2008402));
+    assert!(!run(20000, b"xx\x43\x01\x00casino").contains(&2008402));
+    assert!(!run(20001, b"\x43\x01\x00xcasino").contains(&2008402));
+    // sid 2013956: two UTF-16 contents, the second at distance:0.
+    let smart = b"S\0M\0A\0R\0T\0P\0O\0P";
+    let db = b"D\0B\0_\0S\0M\0A\0R\0T\0P\0O\0P";
+    assert!(run(5217, &[&smart[..], b"..", &db[..]].concat()).contains(&2013956));
+    assert!(!run(5217, &[&db[..], b"..", &smart[..]].concat()).contains(&2013956));
+    let hits: usize = [
+        &b"GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl\r\n\r\n"[..],
+        &[0x41; 1500][..],
+    ]
+    .iter()
+    .map(|p| run(80, p).len())
+    .sum();
     println!("  smoke detect hits: {hits}");
 }
 
