@@ -184,17 +184,21 @@ pub struct EventSender {
 
 impl EventSender {
     /// Queues `payload` for topic `<prefix>/<event_type>`, blocking while the
-    /// channel is full. Must not be called on a tokio runtime thread (returns
-    /// [`UplinkError::InsideAsyncRuntime`]); use [`EventSender::send_async`].
+    /// channel is full (backpressure for replay).
     ///
     /// Errors: invalid event type, event too large, or uplink closed; each is
-    /// counted as a drop in the report.
+    /// counted as a drop in the report. If the broker never comes back this
+    /// waits until [`Uplink::finish`] closes the uplink from another thread;
+    /// use [`EventSender::send_timeout`] to bound the wait. Called on a tokio
+    /// runtime thread it still works (by short sleeps instead of parking),
+    /// but blocks that thread; prefer [`EventSender::send_async`] there.
     pub fn send(&self, event_type: &str, payload: Vec<u8>) -> Result<(), UplinkError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(UplinkError::InsideAsyncRuntime);
-        }
         let event = self.prepare(event_type, payload)?;
         self.count_accepted();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // `blocking_send` would panic inside a runtime.
+            return self.send_polling(event, None);
+        }
         self.tx
             .blocking_send(event)
             .map_err(|_| self.count_closed())
@@ -210,23 +214,36 @@ impl EventSender {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<(), UplinkError> {
-        let mut event = self.prepare(event_type, payload)?;
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_micros(100);
+        let event = self.prepare(event_type, payload)?;
         self.count_accepted();
+        self.send_polling(event, Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                UplinkError::SendTimeout(_) => UplinkError::SendTimeout(timeout),
+                other => other,
+            })
+    }
+
+    /// Retries `try_send` with growing sleeps (100 µs .. 10 ms). `accepted`
+    /// has already been counted by the caller.
+    fn send_polling(&self, mut event: Event, deadline: Option<Instant>) -> Result<(), UplinkError> {
+        let mut pause = Duration::from_micros(100);
         loop {
             match self.tx.try_send(event) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.count_closed()),
                 Err(mpsc::error::TrySendError::Full(back)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        self.uncount_accepted();
-                        Counters::inc(&self.shared.counters.dropped_send_timeout);
-                        return Err(UplinkError::SendTimeout(timeout));
-                    }
                     event = back;
-                    std::thread::sleep(pause.min(deadline - now));
+                    let now = Instant::now();
+                    let mut nap = pause;
+                    if let Some(deadline) = deadline {
+                        if now >= deadline {
+                            self.uncount_accepted();
+                            Counters::inc(&self.shared.counters.dropped_send_timeout);
+                            return Err(UplinkError::SendTimeout(Duration::ZERO));
+                        }
+                        nap = nap.min(deadline - now);
+                    }
+                    std::thread::sleep(nap);
                     pause = (pause * 2).min(Duration::from_millis(10));
                 }
             }

@@ -52,10 +52,6 @@ pub enum UplinkError {
     /// The uplink is finishing or gone; the event was dropped.
     #[error("uplink is closed; event dropped")]
     Closed,
-    /// [`crate::EventSender::send`] was called on a tokio runtime thread,
-    /// where blocking is not allowed; use `send_async` there.
-    #[error("EventSender::send would block inside an async runtime; use send_async")]
-    InsideAsyncRuntime,
     /// The background thread or its runtime could not be created.
     #[error("cannot start the uplink thread: {0}")]
     Spawn(#[source] std::io::Error),
