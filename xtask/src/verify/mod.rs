@@ -73,6 +73,7 @@ pub fn run_cli(args: &VerifyArgs) -> Result<()> {
 /// Run the corpus with `sensor` and enforce (or update) the ratchet.
 pub fn run(args: &VerifyArgs, sensor: &Path) -> Result<()> {
     let corpus = paths::verify_corpus();
+    let corpus = corpus.canonicalize().unwrap_or(corpus);
     let tests_root = corpus.join("tests");
     if !tests_root.is_dir() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -220,14 +221,23 @@ fn judge(plan: &RunPlan, records: &[Json]) -> Outcome {
             ));
         }
     }
+    let alerts = records
+        .iter()
+        .filter(|r| r.get("event_type").and_then(Json::as_str) == Some("alert"))
+        .count();
     match failures.len() {
         0 => Outcome::Pass,
-        1 => Outcome::Fail(failures.remove(0)),
-        n => Outcome::Fail(format!(
-            "{} (and {} more failing checks)",
-            failures.remove(0),
-            n - 1
-        )),
+        n => {
+            let more = if n > 1 {
+                format!(" (and {} more failing checks)", n - 1)
+            } else {
+                String::new()
+            };
+            Outcome::Fail(format!(
+                "{}{more}; eve.json has {alerts} alert(s)",
+                failures.remove(0)
+            ))
+        }
     }
 }
 
