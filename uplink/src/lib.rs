@@ -24,10 +24,43 @@
 //! # Ok::<(), uplink::UplinkError>(())
 //! ```
 //!
-//! Layout: [`config`] (URL, ids, topics; pure), `state` (ack bookkeeping;
-//! pure, unit-tested), `client` (thread + tokio + rumqttc I/O), `report`
-//! (counters), and, behind the `test-broker` feature, [`test_broker`]
-//! (a real mosquitto for tests).
+//! # Delivery semantics
+//!
+//! * **Accepted** = the event entered the channel (`send`/`try_send` returned
+//!   `Ok`/`true`). Every accepted event is published until its PUBACK
+//!   arrives or `finish`'s timeout expires; `acked` counts each event at most
+//!   once, `unacked = accepted - acked`.
+//! * The connection uses a clean session. If it drops (or the broker is
+//!   down at start), the uplink reconnects with exponential backoff (100 ms
+//!   doubling up to [`MqttConfig::reconnect_backoff_max`]) and republishes
+//!   every unacknowledged event after the new CONNACK. A broker may thus
+//!   have received an event twice (QoS 1 is at-least-once); subscribers must
+//!   tolerate duplicates. `republished` says how many publishes were repeats.
+//! * Order is preserved on one connection; after a reconnect, republished
+//!   events precede newer ones.
+//! * Live capture: use `try_send`; a full channel drops the event and counts
+//!   it in `dropped_channel_full`. Replay: use `send` (blocks, nothing is
+//!   dropped) or `send_timeout` (bounded wait when the broker is gone).
+//! * Memory is bounded: at most `channel_capacity` events in the channel plus
+//!   `max_inflight` events awaiting PUBACK (each held twice: once by the
+//!   uplink for republishing, once by rumqttc). Events bigger than
+//!   `max_packet_size` are dropped (`dropped_too_large`).
+//! * A broken or hostile broker only shows up in counters and `last_error`;
+//!   [`Uplink::finish`] always returns by its timeout.
+//!
+//! Not in this version: TLS (`mqtts://`, rejected with a clear error),
+//! credentials, a disk spool for events that could not be delivered, and a
+//! per-event retry limit (an event the broker always rejects by closing the
+//! connection is retried until `finish`). The extension points are
+//! [`BrokerAddr`] (transport) and the worker's Outbox (where a spool would
+//! take over unacknowledged events at `finish`).
+//!
+//! # Layout
+//!
+//! [`config`] (URL, ids, topics; pure), `state` (ack bookkeeping; pure,
+//! unit-tested), `client` (thread + tokio + rumqttc I/O), `report`
+//! (counters), and, behind the `test-broker` feature, `test_broker`
+//! (a real mosquitto and a subscriber for tests; see that module).
 
 mod client;
 pub mod config;
