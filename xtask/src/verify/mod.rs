@@ -323,6 +323,63 @@ fn read_passing(path: &Path) -> Result<BTreeSet<String>> {
     }
 }
 
+/// How the current run compares with the committed ratchet list.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RatchetDiff {
+    /// Listed, ran, and did not pass.
+    regressed: Vec<String>,
+    /// Listed but no longer in the corpus (only judged on unfiltered runs).
+    missing: Vec<String>,
+    /// Passed but not listed yet.
+    new: Vec<String>,
+    /// The list `--update` would write.
+    updated: BTreeSet<String>,
+}
+
+fn ratchet_diff(
+    listed: &BTreeSet<String>,
+    ran: &BTreeSet<&str>,
+    passing: &BTreeSet<String>,
+    filtered: bool,
+) -> RatchetDiff {
+    let regressed = listed
+        .iter()
+        .filter(|n| ran.contains(n.as_str()) && !passing.contains(*n))
+        .cloned()
+        .collect();
+    let missing = if filtered {
+        Vec::new()
+    } else {
+        listed
+            .iter()
+            .filter(|n| !ran.contains(n.as_str()))
+            .cloned()
+            .collect()
+    };
+    let new = passing
+        .iter()
+        .filter(|n| !listed.contains(*n))
+        .cloned()
+        .collect();
+    // Entries outside a --filter selection are kept as they were.
+    let mut updated: BTreeSet<String> = if filtered {
+        listed
+            .iter()
+            .filter(|n| !ran.contains(n.as_str()))
+            .cloned()
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    updated.extend(passing.iter().cloned());
+    RatchetDiff {
+        regressed,
+        missing,
+        new,
+        updated,
+    }
+}
+
 fn ratchet(cases: &[Case], outcomes: &[Outcome], args: &VerifyArgs) -> Result<()> {
     let path = paths::verify_passing_list();
     let listed = read_passing(&path)?;
@@ -333,51 +390,98 @@ fn ratchet(cases: &[Case], outcomes: &[Outcome], args: &VerifyArgs) -> Result<()
         .filter(|(_, o)| **o == Outcome::Pass)
         .map(|(c, _)| c.name.clone())
         .collect();
+    let diff = ratchet_diff(&listed, &ran, &passing, args.filter.is_some());
     if args.update {
-        // Entries outside the --filter selection are kept as they were.
-        let mut updated: BTreeSet<String> = listed
-            .iter()
-            .filter(|name| !ran.contains(name.as_str()))
-            .cloned()
-            .collect();
-        updated.extend(passing.iter().cloned());
         let mut text = String::new();
-        for name in &updated {
+        for name in &diff.updated {
             text.push_str(name);
             text.push('\n');
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        println!("verify: wrote {} ({} cases)", path.display(), updated.len());
+        println!(
+            "verify: wrote {} ({} cases)",
+            path.display(),
+            diff.updated.len()
+        );
         return Ok(());
     }
-    let regressed: Vec<&String> = listed
-        .iter()
-        .filter(|name| ran.contains(name.as_str()) && !passing.contains(*name))
-        .collect();
-    let new: Vec<&String> = passing
-        .iter()
-        .filter(|name| !listed.contains(*name))
-        .collect();
-    if !new.is_empty() {
+    if !diff.new.is_empty() {
         println!(
             "verify: {} newly passing cases not in {}:",
-            new.len(),
+            diff.new.len(),
             path.display()
         );
-        for name in &new {
+        for name in &diff.new {
             println!("  {name}");
         }
         println!("  add them with: cargo xtask verify --update");
     }
-    if !regressed.is_empty() {
-        for name in &regressed {
-            println!("REGRESSION {name}");
-        }
+    for name in &diff.missing {
+        println!("MISSING {name} (listed but not in the corpus)");
+    }
+    for name in &diff.regressed {
+        println!("REGRESSION {name}");
+    }
+    if !diff.regressed.is_empty() || !diff.missing.is_empty() {
         bail!(
-            "verify: {} case(s) listed in {} no longer pass",
-            regressed.len(),
-            path.display()
+            "verify: {} listed case(s) in {} no longer pass ({} regressed, {} missing); fix them or, if intended, run `cargo xtask verify --update`",
+            diff.regressed.len() + diff.missing.len(),
+            path.display(),
+            diff.regressed.len(),
+            diff.missing.len()
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ratchet_detects_regressions_and_new_passes() {
+        let listed = set(&["a", "b", "gone"]);
+        let ran: BTreeSet<&str> = ["a", "b", "c"].into_iter().collect();
+        let passing = set(&["a", "c"]);
+        let d = ratchet_diff(&listed, &ran, &passing, false);
+        assert_eq!(d.regressed, vec!["b".to_string()]);
+        assert_eq!(d.missing, vec!["gone".to_string()]);
+        assert_eq!(d.new, vec!["c".to_string()]);
+        assert_eq!(d.updated, set(&["a", "c"]));
+    }
+
+    #[test]
+    fn filtered_update_keeps_unselected_entries() {
+        let listed = set(&["a", "x"]);
+        let ran: BTreeSet<&str> = ["a"].into_iter().collect();
+        let d = ratchet_diff(&listed, &ran, &set(&[]), true);
+        assert_eq!(d.regressed, vec!["a".to_string()]);
+        assert!(d.missing.is_empty());
+        assert_eq!(d.updated, set(&["x"]));
+    }
+
+    #[test]
+    fn judge_reports_first_failing_check() {
+        let f = |y: &str| checks::Filter::from_yaml(&serde_yaml::from_str(y).unwrap()).unwrap();
+        let plan = RunPlan {
+            pcap: PathBuf::new(),
+            rules: None,
+            filters: vec![
+                f("count: 1\nmatch: {event_type: alert, alert.signature_id: 1}"),
+                f("count: 0\nmatch: {event_type: alert, alert.signature_id: 2}"),
+            ],
+        };
+        let ok = vec![serde_json::json!({"event_type":"alert","alert":{"signature_id":1}})];
+        assert_eq!(judge(&plan, &ok), Outcome::Pass);
+        let bad = vec![serde_json::json!({"event_type":"alert","alert":{"signature_id":2}})];
+        let Outcome::Fail(why) = judge(&plan, &bad) else {
+            panic!("expected failure")
+        };
+        assert!(why.starts_with("check 1/2"), "{why}");
+        assert!(why.contains("and 1 more"), "{why}");
+    }
 }
