@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::content::Elem;
 use crate::detect::{CompiledRule, Prefilter, RuleSet};
@@ -206,6 +206,9 @@ fn prefilter_pattern(chain: &[Elem]) -> Option<(&[u8], bool)> {
     Some((bytes, chosen.nocase))
 }
 
+/// Total pattern bytes up to which the prefilter uses a DFA (tens of MB at most).
+const DFA_MAX_PATTERN_BYTES: usize = 32 * 1024;
+
 /// Deduplicated prefilter patterns of one automaton and the rules that chose each.
 #[derive(Default)]
 struct PatternGroup {
@@ -235,9 +238,19 @@ impl PatternGroup {
         if self.patterns.is_empty() {
             return None;
         }
+        // A DFA scans fastest and every packet pays for this scan, but its memory grows with
+        // states x byte classes; above a modest size let the library pick (contiguous NFA).
+        let total: usize = self.patterns.iter().map(Vec::len).sum();
+        let kind = (total <= DFA_MAX_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
         let ac = AhoCorasick::builder()
             .ascii_case_insensitive(ci)
+            .kind(kind)
             .build(&self.patterns)
+            .or_else(|_| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(ci)
+                    .build(&self.patterns)
+            })
             .ok();
         if ac.is_none() {
             // Checking these rules on every packet is slower but still exact.

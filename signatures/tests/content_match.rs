@@ -200,3 +200,11 @@ fn deterministic_order_and_once_per_rule() {
         assert_eq!(n, 2);
     }
 }
+
+#[test]
+fn rule_set_is_shareable_between_workers() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<signatures::RuleSet>();
+    fn assert_send<T: Send>() {}
+    assert_send::<signatures::Scratch>();
+}

@@ -132,3 +132,48 @@ fn unreadable_path_is_a_load_error() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/dir/x.rules"));
 }
+
+/// Rough detection throughput on the ET Open rules that load (run with `--release --ignored`).
+#[test]
+#[ignore]
+fn et_open_detect_throughput() {
+    if !available(ET_DIR) {
+        return;
+    }
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.add_path(Path::new(ET_DIR)).unwrap();
+    let (rules, _) = b.build();
+    let mut scratch = rules.scratch();
+    let mut payload = Vec::new();
+    for i in 0..1400u32 {
+        payload.push(b"GET /index.html HTTP/1.1\r\nHost: a\r\n\x00\x01"[(i % 37) as usize]);
+    }
+    let n = 20_000;
+    let start = Instant::now();
+    let mut hits = 0usize;
+    for i in 0..n {
+        let input = DetectInput {
+            src_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0001 + i)),
+            dst_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x5db8_d822 + i)),
+            src_port: 40000,
+            dst_port: 80,
+            ip_proto: 6,
+            payload: if std::env::var("BENCH_EMPTY").is_ok() {
+                &[]
+            } else {
+                &payload[..(i as usize % 1400)]
+            },
+            flow: FlowState {
+                to_server: true,
+                established: true,
+            },
+        };
+        rules.detect(&input, &mut scratch, |_| hits += 1);
+    }
+    let el = start.elapsed();
+    println!(
+        "{} rules, {n} packets in {el:?}: {:.1} us/packet, {hits} hits",
+        rules.len(),
+        el.as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
