@@ -33,10 +33,15 @@ impl FlowKey {
         self.proto
     }
 
-    /// A flow id that depends only on the key and the first packet's time, so it is the same
-    /// however packets are spread over workers, and fits in 53 bits like a JSON-safe integer.
-    pub fn flow_id(&self, first: Timestamp) -> u64 {
+    /// A hash of the key alone, to spread flows over workers: both directions of a flow
+    /// land on the same worker.
+    pub fn spread_hash(&self) -> u64 {
         let mut h = Fnv1a::default();
+        self.write_to(&mut h);
+        splitmix(h.0)
+    }
+
+    fn write_to(&self, h: &mut Fnv1a) {
         for (ip, port) in [self.lo, self.hi] {
             match ip {
                 IpAddr::V4(v4) => h.write(&v4.octets()),
@@ -48,6 +53,13 @@ impl FlowKey {
         for id in self.vlans.as_slice() {
             h.write(&id.to_be_bytes());
         }
+    }
+
+    /// A flow id that depends only on the key and the first packet's time, so it is the same
+    /// however packets are spread over workers, and fits in 53 bits like a JSON-safe integer.
+    pub fn flow_id(&self, first: Timestamp) -> u64 {
+        let mut h = Fnv1a::default();
+        self.write_to(&mut h);
         h.write(&first.as_micros().to_be_bytes());
         let id = splitmix(h.0) & ((1 << 53) - 1);
         id.max(1)

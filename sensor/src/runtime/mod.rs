@@ -1,9 +1,10 @@
 //! Runtime: wires the stages together and runs them on threads.
 //!
 //! `worker` is the per-packet pipeline (decode, flow, detect, event) and owns all its state;
-//! `replay` feeds it from capture files; `output` delivers serialised events to the EVE file
+//! `replay` feeds it from capture files, directly or through `dispatch`'s worker threads; `output` delivers serialised events to the EVE file
 //! and the uplink; `rules` loads and reports rule files.
 
+pub mod dispatch;
 pub mod output;
 pub mod replay;
 pub mod rules;

@@ -7,7 +7,7 @@ use std::path::Path;
 /// Receives serialised events; `record` is one JSON object followed by `\n`.
 pub trait EventSink {
     /// Delivers one record of the given EVE event type.
-    fn emit(&mut self, event_type: &str, record: &[u8]) -> std::io::Result<()>;
+    fn emit(&mut self, event_type: &'static str, record: &[u8]) -> std::io::Result<()>;
 }
 
 /// The EVE writer plus, when configured, the MQTT uplink.
@@ -54,7 +54,7 @@ impl EveOutput {
 }
 
 impl EventSink for EveOutput {
-    fn emit(&mut self, event_type: &str, record: &[u8]) -> std::io::Result<()> {
+    fn emit(&mut self, event_type: &'static str, record: &[u8]) -> std::io::Result<()> {
         self.writer.write_all(record)?;
         if let Some(up) = &self.uplink {
             let body = record.strip_suffix(b"\n").unwrap_or(record);

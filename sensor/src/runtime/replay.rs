@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::dispatch::Dispatcher;
 use super::output::EveOutput;
 use super::rules::{load_rules, report_to_stderr};
 use super::stats::WorkerStats;
@@ -57,6 +58,12 @@ impl ReplayOutcome {
     }
 }
 
+/// One worker on the reader's thread, or several behind a dispatcher.
+enum Pipeline {
+    Inline(Box<Worker>),
+    Threads(Dispatcher),
+}
+
 /// Runs a replay.
 pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     let (rules, report) = load_rules(&opts.rules)?;
@@ -79,21 +86,33 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     let mut out = EveOutput::open(opts.eve.as_deref(), uplink.as_ref().map(|u| u.sender()))?;
 
     let started = Instant::now();
-    let mut worker = Worker::new(
-        rules,
-        Arc::from(opts.sensor_id.as_str()),
-        opts.verify_checksums,
-    );
+    let sensor_id: Arc<str> = Arc::from(opts.sensor_id.as_str());
     let mut failures = Vec::new();
     let mut pcap_cnt = 0u64;
+    let mut pipeline = if opts.workers > 1 {
+        Pipeline::Threads(Dispatcher::start(
+            opts.workers,
+            &rules,
+            &sensor_id,
+            opts.verify_checksums,
+        )?)
+    } else {
+        Pipeline::Inline(Box::new(Worker::new(
+            rules,
+            sensor_id,
+            opts.verify_checksums,
+        )))
+    };
     'files: for file in &mut files {
         loop {
             match file.next_frame() {
                 Ok(Some(frame)) => {
                     pcap_cnt += 1;
-                    worker
-                        .process(&frame, pcap_cnt, &mut out)
-                        .context("cannot write events")?;
+                    match &mut pipeline {
+                        Pipeline::Inline(w) => w.process(&frame, pcap_cnt, &mut out),
+                        Pipeline::Threads(d) => d.dispatch(&frame, pcap_cnt, &mut out),
+                    }
+                    .context("cannot write events")?;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -103,11 +122,14 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
             }
         }
     }
+    let stats = match pipeline {
+        Pipeline::Inline(w) => w.stats(),
+        Pipeline::Threads(d) => d.finish(&mut out).context("cannot write events")?,
+    };
     out.flush().context("cannot write events")?;
     let refused = out.uplink_refused();
     drop(out);
     let elapsed = started.elapsed();
-    let stats = worker.stats();
     let mut summary = stats.summary(elapsed);
 
     if let Some(up) = uplink {

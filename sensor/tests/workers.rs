@@ -1,0 +1,76 @@
+//! Replay output is the same set of events whatever the number of workers.
+
+mod common;
+
+use common::{corpus_dir, demo_dir, run_sensor};
+
+fn sorted_events(workers: &str, rules: &str, pcaps: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let eve = dir.path().join("eve.json");
+    let mut args = vec![
+        "replay",
+        "--workers",
+        workers,
+        "--rules",
+        rules,
+        "--eve",
+        eve.to_str().unwrap(),
+    ];
+    args.extend_from_slice(pcaps);
+    let out = run_sensor(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = std::fs::read_to_string(&eve)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn demo_events_do_not_depend_on_worker_count() {
+    let demo = demo_dir();
+    let rules = demo.join("demo.rules");
+    let pcap = demo.join("demo.pcap");
+    let (rules, pcap) = (rules.to_str().unwrap(), pcap.to_str().unwrap());
+    let one = sorted_events("1", rules, &[pcap]);
+    assert!(!one.is_empty());
+    for n in ["2", "3", "8"] {
+        assert_eq!(sorted_events(n, rules, &[pcap]), one, "--workers {n}");
+    }
+}
+
+/// Real captures and the ET Open rules: many flows, so every worker gets some.
+#[test]
+fn corpus_events_do_not_depend_on_worker_count() {
+    let Some(corpus) = corpus_dir() else { return };
+    let rules = corpus.join("rules/et-open-suricata-5.0");
+    let pcaps: Vec<String> = [
+        "ndpi/gnutella.pcap",
+        "ndpi/whatsapp_login_call.pcap",
+        "ndpi/iec60780-5-104.pcap",
+        "ndpi/wa_video.pcap",
+        "ndpi/stun.pcap",
+        "ndpi/teams.pcap",
+        "ndpi/irc.pcap",
+        "ndpi/1kxun.pcap",
+    ]
+    .iter()
+    .map(|p| corpus.join("pcaps").join(p))
+    .filter(|p| p.is_file())
+    .map(|p| p.to_string_lossy().into_owned())
+    .collect();
+    assert!(pcaps.len() >= 3, "expected nDPI captures in the corpus");
+    let pcaps: Vec<&str> = pcaps.iter().map(String::as_str).collect();
+    let rules = rules.to_str().unwrap();
+    let one = sorted_events("1", rules, &pcaps);
+    let four = sorted_events("4", rules, &pcaps);
+    assert!(one.len() > 100, "these captures alert on ET Open: {}", one.len());
+    assert_eq!(one.len(), four.len());
+    assert_eq!(one, four);
+}
