@@ -36,6 +36,8 @@ use crate::state::{Anomaly, Event, Outbox};
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest time `finish` reserves for a clean DISCONNECT after the ack wait.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+/// Longer `finish` timeouts are treated as this (one year).
+const MAX_FINISH_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Time `finish` keeps for the worker to exit and be joined.
 const EXIT_MARGIN: Duration = Duration::from_millis(30);
 
@@ -120,6 +122,8 @@ impl Uplink {
     /// [`UplinkReport::unacked`]. `Err` means the worker thread panicked or
     /// hung; the error still carries the counters.
     pub fn finish(mut self, timeout: Duration) -> Result<UplinkReport, UplinkError> {
+        // Keep `Instant` arithmetic far from overflow for absurd timeouts.
+        let timeout = timeout.min(MAX_FINISH_TIMEOUT);
         let start = Instant::now();
         // The worker must be done a little before `timeout` so that joining
         // it still fits.
@@ -216,7 +220,7 @@ impl EventSender {
     ) -> Result<(), UplinkError> {
         let event = self.prepare(event_type, payload)?;
         self.count_accepted();
-        self.send_polling(event, Some(Instant::now() + timeout))
+        self.send_polling(event, Instant::now().checked_add(timeout))
             .map_err(|e| match e {
                 UplinkError::SendTimeout(_) => UplinkError::SendTimeout(timeout),
                 other => other,

@@ -451,3 +451,17 @@ fn dropping_without_finish_does_not_hang() {
         Err(UplinkError::Closed)
     ));
 }
+
+#[test]
+fn huge_timeouts_do_not_overflow() {
+    if !mosquitto_or_skip("huge_timeouts_do_not_overflow") {
+        return;
+    }
+    let broker = Mosquitto::start().unwrap();
+    let up = Uplink::start(config(&broker.url(), "shuge")).unwrap();
+    up.sender()
+        .send_timeout("alert", b"{}".to_vec(), Duration::MAX)
+        .unwrap();
+    let r = up.finish(Duration::MAX).unwrap();
+    assert_eq!(r.acked, 1, "{r}");
+}
