@@ -244,7 +244,9 @@ pub(crate) fn parse_header(
     let proto_tok = tokens[1];
     let proto = match proto_tok.text.to_ascii_lowercase().as_str() {
         "ip" => Some(Proto::Ip),
-        "tcp" => Some(Proto::Tcp),
+        // `tcp-pkt` restricts a tcp rule to packets (no reassembled stream); this engine only
+        // ever inspects packets, so it is exactly `tcp` here.
+        "tcp" | "tcp-pkt" => Some(Proto::Tcp),
         "udp" => Some(Proto::Udp),
         "icmp" => Some(Proto::Icmp),
         name if !name.is_empty()
@@ -263,9 +265,15 @@ pub(crate) fn parse_header(
     };
     let src = parse_addresses(tokens[2], vars)?;
     let src_ports = parse_ports(tokens[3], vars)?;
+    let mut unsupported_direction = None;
     let bidirectional = match tokens[4].text {
         "->" => false,
         "<>" => true,
+        // Suricata 8 transactional rules: both directions of an app-layer transaction.
+        "=>" => {
+            unsupported_direction = Some("direction =>".to_string());
+            true
+        }
         other => {
             return Err(Perr::new(
                 tokens[4].start,
@@ -275,6 +283,9 @@ pub(crate) fn parse_header(
     };
     let dst = parse_addresses(tokens[5], vars)?;
     let dst_ports = parse_ports(tokens[6], vars)?;
+    if let Some(reason) = unsupported_direction {
+        return Ok(HeaderOutcome::Unsupported(reason));
+    }
     let Some(proto) = proto else {
         return Ok(HeaderOutcome::Unsupported(format!(
             "protocol {}",

@@ -250,18 +250,37 @@ fn scan_value(text: &str, from: usize) -> Result<(Token<'_>, usize, bool), Perr>
     ))
 }
 
-/// Reports a value that opens a quote it never closes.
+/// Checks a value holding one quoted string: the quote must be closed (backslash escapes
+/// honoured) and nothing may follow it.
 pub(crate) fn check_quotes(value: Token<'_>) -> Result<(), Perr> {
     let t = value.text;
     let Some(q) = t.find('"') else { return Ok(()) };
-    let body = &t[q + 1..];
-    let closed = body.ends_with('"') && !body.ends_with("\\\"") || body.ends_with("\\\\\"");
-    if closed && !body.is_empty() {
+    let bytes = t.as_bytes();
+    let mut i = q + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => break,
+            _ => i += 1,
+        }
+    }
+    if i >= bytes.len() {
+        return Err(Perr::new(
+            value.start + q,
+            "unterminated quoted string: expected '\"'",
+        ));
+    }
+    let rest = t.get(i + 1..).unwrap_or("");
+    let trailing = rest.trim_start();
+    if trailing.is_empty() {
         Ok(())
     } else {
         Err(Perr::new(
-            value.start + q,
-            "unterminated quoted string: expected '\"'",
+            value.start + i + 1 + (rest.len() - trailing.len()),
+            format!(
+                "expected ';' after the quoted string, found '{}'",
+                shown(trailing)
+            ),
         ))
     }
 }

@@ -208,3 +208,30 @@ fn rule_set_is_shareable_between_workers() {
     fn assert_send<T: Send>() {}
     assert_send::<signatures::Scratch>();
 }
+
+/// suricata-verify issue-8031: absolute isdataat needs `n < len`, relative `end + n <= len`.
+#[test]
+fn isdataat_boundaries_match_suricata() {
+    let payload = [b'a'; 32];
+    let cases = [
+        ("isdataat:31;", true),
+        ("isdataat:32;", false),
+        ("isdataat:31,relative;", true),
+        ("isdataat:32,relative;", true),
+        ("isdataat:33,relative;", false),
+        ("content:\"a\"; depth:1; isdataat:31,relative;", true),
+        ("content:\"a\"; depth:1; isdataat:32,relative;", false),
+    ];
+    for (opts, expect) in cases {
+        assert_eq!(matches(&rule(opts), &payload), expect, "{opts}");
+    }
+}
+
+#[test]
+fn tcp_pkt_is_tcp() {
+    let (rules, report) = load("alert tcp-pkt any any -> any any (content:\"x\"; sid:1;)");
+    assert_eq!(report.loaded, 1);
+    assert_eq!(fired(&rules, &tcp(b"x")), vec![1]);
+    let (_, report) = load("alert tcp any any => any any (sid:1;)");
+    assert_eq!(report.unsupported.get("direction =>"), Some(&1));
+}

@@ -177,3 +177,50 @@ fn et_open_detect_throughput() {
         el.as_secs_f64() * 1e6 / f64::from(n)
     );
 }
+
+/// The suricata-verify test rules are valid Suricata 7/8 rules: report what we reject.
+#[test]
+fn suricata_verify_rules() {
+    let root = Path::new("/work/shared/corpus/suricata-verify/tests");
+    if !root.exists() {
+        eprintln!("skipping: {} not present", root.display());
+        return;
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    dirs.sort();
+    // One builder per test: sids repeat across tests.
+    let (mut total, mut loaded, mut unsupported) = (0, 0, 0);
+    let mut errors = Vec::new();
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for d in dirs {
+        let f = d.join("test.rules");
+        if !f.exists() {
+            continue;
+        }
+        let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+        b.add_path(&f).unwrap();
+        let (_, report) = b.build();
+        total += report.rules.len();
+        loaded += report.loaded;
+        unsupported += report.unsupported_total();
+        for (r, n) in report.unsupported {
+            *reasons.entry(r).or_default() += n;
+        }
+        errors.extend(report.errors);
+    }
+    println!(
+        "suricata-verify: {total} rules: {loaded} loaded, {unsupported} unsupported, {} errors",
+        errors.len()
+    );
+    let mut reasons: Vec<_> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    for (reason, n) in reasons.iter().take(25) {
+        println!("  {n:6} {reason}");
+    }
+    for e in &errors {
+        println!("  error: {e}");
+    }
+}

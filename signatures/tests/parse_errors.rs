@@ -190,6 +190,11 @@ fn content_errors() {
         e.starts_with("x.rules:1:39: content must not be empty"),
         "{e}"
     );
+    let e = error("alert tcp any any -> any any (content:\"ab\",depth 4; sid:1;)");
+    assert_eq!(
+        e,
+        "x.rules:1:43: expected ';' after the quoted string, found ',depth 4'"
+    );
     let e = error("alert tcp any any -> any any (content:\"a\\x\"; sid:1;)");
     assert!(e.starts_with("x.rules:1:41: invalid escape"), "{e}");
 }
