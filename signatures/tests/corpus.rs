@@ -216,7 +216,7 @@ fn suricata_verify_rules() {
         errors.len()
     );
     let mut reasons: Vec<_> = reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (reason, n) in reasons.iter().take(25) {
         println!("  {n:6} {reason}");
     }
