@@ -74,3 +74,16 @@ pub use client::{EventSender, Uplink};
 pub use config::{default_sensor_id, BrokerAddr, MqttConfig};
 pub use error::UplinkError;
 pub use report::UplinkReport;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_are_thread_safe() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::EventSender>();
+        send::<crate::Uplink>();
+        send_sync::<crate::UplinkReport>();
+        send::<crate::UplinkError>();
+    }
+}

@@ -72,6 +72,10 @@ fn publishes_500_events_each_once_on_the_right_topic() {
         "{report}"
     );
     assert_eq!(report.republished, 0, "{report}");
+    // `finish` ends with an MQTT DISCONNECT, not a dropped socket.
+    let clean = format!("Client sensor-s500-{} disconnected", std::process::id());
+    let log = broker.log();
+    assert!(log.contains(&clean), "{log}");
     let mut got = sub.collect(500, Duration::from_secs(10));
     got.extend(sub.drain(Duration::from_millis(300)));
     assert_eq!(got.len(), 500, "exactly once at the subscriber");
