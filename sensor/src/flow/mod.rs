@@ -129,6 +129,13 @@ impl FlowTable {
             self.sweep(now);
         }
         let key = FlowKey::of(p);
+        // A flow idle past its timeout is over even if no sweep has removed it yet: which
+        // packets trigger sweeps depends on how flows are spread over workers, and the
+        // result must not.
+        if self.flows.get(&key).is_some_and(|f| f.expired(key.proto(), now)) {
+            self.flows.remove(&key);
+            self.counters.timed_out += 1;
+        }
         if !self.flows.contains_key(&key) {
             if self.flows.len() >= self.capacity {
                 self.sweep(now);
@@ -146,17 +153,7 @@ impl FlowTable {
 
     fn sweep(&mut self, now: i64) {
         let before = self.flows.len();
-        self.flows.retain(|k, f| {
-            let t = timeouts(k.proto());
-            let limit = if f.closed {
-                t.closed
-            } else if f.established {
-                t.established
-            } else {
-                t.new
-            };
-            now.saturating_sub(f.last_seen) <= limit
-        });
+        self.flows.retain(|k, f| !f.expired(k.proto(), now));
         let removed = before - self.flows.len();
         self.counters.timed_out += removed as u64;
         self.next_sweep = now.saturating_add(SWEEP_INTERVAL_SECS);
@@ -185,6 +182,18 @@ fn new_flow(key: &FlowKey, p: &Decoded<'_>, ts: Timestamp) -> Flow {
 }
 
 impl Flow {
+    fn expired(&self, proto: u8, now: i64) -> bool {
+        let t = timeouts(proto);
+        let limit = if self.closed {
+            t.closed
+        } else if self.established {
+            t.established
+        } else {
+            t.new
+        };
+        now.saturating_sub(self.last_seen) > limit
+    }
+
     fn update(&mut self, p: &Decoded<'_>, now: i64) -> FlowView {
         self.last_seen = self.last_seen.max(now);
         let to_server = p.src_ip == self.client_ip && p.src_port == self.client_port;
@@ -267,6 +276,18 @@ mod tests {
         assert!(c.to_server && c.established);
         assert_eq!(a.id, c.id);
         assert_eq!(t.counters().created, 1);
+    }
+
+    #[test]
+    fn idle_flow_is_new_on_its_next_packet_without_waiting_for_a_sweep() {
+        let mut t = FlowTable::with_capacity(4);
+        let a = step(&mut t, &tcp(true, true, false), 0);
+        // Within the sweep interval of the last sweep, but past TCP's 60 s "new" timeout.
+        t.next_sweep = i64::MAX;
+        let b = step(&mut t, &tcp(true, true, false), 61);
+        assert_ne!(a.id, b.id);
+        assert_eq!(t.counters().created, 2);
+        assert_eq!(t.counters().timed_out, 1);
     }
 
     #[test]
