@@ -1,6 +1,8 @@
 //! Bad input never panics or hangs: broken captures give a clear error and a non-zero exit,
 //! broken rules are reported with file:line:column and skipped while the rest load.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 mod common;
 
 use common::{pcap_bytes, run_sensor, tcp_frame};
@@ -83,7 +85,19 @@ fn every_prefix_of_a_capture_is_handled() {
     let dir = tempfile::tempdir().unwrap();
     let full = pcap_bytes(&[tcp_frame(b"abc"), tcp_frame(b"def")]);
     let p = dir.path().join("prefix.pcap");
-    for n in [1, 10, 23, 24, 30, 39, 40, 41, 60, full.len() - 1, full.len()] {
+    for n in [
+        1,
+        10,
+        23,
+        24,
+        30,
+        39,
+        40,
+        41,
+        60,
+        full.len() - 1,
+        full.len(),
+    ] {
         std::fs::write(&p, &full[..n]).unwrap();
         let o = run_sensor(&["replay", "--eve", "/dev/null", p.to_str().unwrap()]);
         let err = stderr(&o);
@@ -142,7 +156,12 @@ fn pcapng_with_unknown_block_is_read_past() {
         "alert tcp any any -> any any (msg:\"marker\"; content:\"MARKER\"; sid:1;)\n",
     )
     .unwrap();
-    let o = run_sensor(&["replay", "--rules", rules.to_str().unwrap(), p.to_str().unwrap()]);
+    let o = run_sensor(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let eve = String::from_utf8(o.stdout).unwrap();
     assert_eq!(eve.lines().count(), 2, "{eve}");
@@ -153,7 +172,12 @@ fn unreadable_rules_path_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("ok.pcap");
     std::fs::write(&p, pcap_bytes(&[tcp_frame(b"x")])).unwrap();
-    let o = run_sensor(&["replay", "--rules", "/nonexistent.rules", p.to_str().unwrap()]);
+    let o = run_sensor(&[
+        "replay",
+        "--rules",
+        "/nonexistent.rules",
+        p.to_str().unwrap(),
+    ]);
     assert_clean_failure(&o, "/nonexistent.rules");
 }
 
@@ -165,12 +189,17 @@ fn broken_rule_is_reported_with_location_and_the_rest_load() {
         &rules,
         "# a comment\n\
          alert tcp any any -> any any (msg:\"good\"; content:\"MARKER\"; sid:1;)\n\
-         alert tcp any any => any any (msg:\"bad arrow\"; sid:2;)\n",
+         alert tcp any any -> any any (msg:\"bad sid\"; sid:two;)\n",
     )
     .unwrap();
     let p = dir.path().join("ok.pcap");
     std::fs::write(&p, pcap_bytes(&[tcp_frame(b"MARKER")])).unwrap();
-    let o = run_sensor(&["replay", "--rules", rules.to_str().unwrap(), p.to_str().unwrap()]);
+    let o = run_sensor(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     let loc = format!("{}:3:", rules.display());
@@ -193,7 +222,12 @@ fn checksums_are_ignored_unless_asked() {
     f[n - 1] = b'?'; // payload changed after the checksum was computed
     let p = dir.path().join("badsum.pcap");
     std::fs::write(&p, pcap_bytes(&[f])).unwrap();
-    let o = run_sensor(&["replay", "--rules", rules.to_str().unwrap(), p.to_str().unwrap()]);
+    let o = run_sensor(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
     let o = run_sensor(&[
         "replay",

@@ -1,6 +1,8 @@
 //! End to end on real parts: the bundled capture and rules through the `sensor` binary, EVE
 //! alerts to a file and, through a real mosquitto started here, to an MQTT subscriber.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -84,7 +86,10 @@ fn every_alert_reaches_the_broker_exactly_once() {
     let (out, eve) = replay_demo(&["--mqtt", &broker.url()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}\nbroker log:\n{}", broker.log());
-    assert!(err.contains("not acknowledged") && err.contains(" 0 not acknowledged"), "{err}");
+    assert!(
+        err.contains("not acknowledged") && err.contains(" 0 not acknowledged"),
+        "{err}"
+    );
 
     let lines: Vec<&str> = eve.lines().collect();
     assert!(!lines.is_empty());

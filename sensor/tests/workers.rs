@@ -1,5 +1,7 @@
 //! Replay output is the same set of events whatever the number of workers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 mod common;
 
 use common::{corpus_dir, demo_dir, run_sensor};
@@ -70,7 +72,11 @@ fn corpus_events_do_not_depend_on_worker_count() {
     let rules = rules.to_str().unwrap();
     let one = sorted_events("1", rules, &pcaps);
     let four = sorted_events("4", rules, &pcaps);
-    assert!(one.len() > 100, "these captures alert on ET Open: {}", one.len());
+    assert!(
+        one.len() > 100,
+        "these captures alert on ET Open: {}",
+        one.len()
+    );
     assert_eq!(one.len(), four.len());
     assert_eq!(one, four);
 }

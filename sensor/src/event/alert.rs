@@ -71,10 +71,7 @@ pub fn write_alert(
         icmp_code,
     } = p.transport
     {
-        write!(
-            out,
-            ",\"icmp_type\":{icmp_type},\"icmp_code\":{icmp_code}"
-        )?;
+        write!(out, ",\"icmp_type\":{icmp_type},\"icmp_code\":{icmp_code}")?;
     }
     let vlans = p.vlans.as_slice();
     if let Some((first, rest)) = vlans.split_first() {

@@ -47,14 +47,14 @@ fn ip_bytes(ip: &IpAddr, buf: &mut [u8; 16]) -> usize {
 
 /// Computes the Community ID with seed 0 into `out`, returning the written prefix as `&str`.
 /// For ICMP pass type and code as `sport` and `dport`.
-pub fn community_id<'o>(
+pub fn community_id(
     src: IpAddr,
     dst: IpAddr,
     proto: u8,
     sport: u16,
     dport: u16,
-    out: &'o mut [u8; COMMUNITY_ID_LEN],
-) -> &'o str {
+    out: &mut [u8; COMMUNITY_ID_LEN],
+) -> &str {
     let (mut sport, mut dport, mut one_way) = (sport, dport, false);
     if proto == ipproto::ICMP || proto == ipproto::ICMPV6 {
         let t = u8::try_from(sport).unwrap_or(u8::MAX);

@@ -132,7 +132,11 @@ impl FlowTable {
         // A flow idle past its timeout is over even if no sweep has removed it yet: which
         // packets trigger sweeps depends on how flows are spread over workers, and the
         // result must not.
-        if self.flows.get(&key).is_some_and(|f| f.expired(key.proto(), now)) {
+        if self
+            .flows
+            .get(&key)
+            .is_some_and(|f| f.expired(key.proto(), now))
+        {
             self.flows.remove(&key);
             self.counters.timed_out += 1;
         }
@@ -309,7 +313,15 @@ mod tests {
         let d = decode(LinkType::RawIp, &other, false).unwrap();
         assert!(t.track(&d, Timestamp { secs: 1, usecs: 0 }).is_none());
         assert_eq!(t.counters().refused_full, 1);
-        assert!(t.track(&d, Timestamp { secs: 100, usecs: 0 }).is_some());
+        assert!(t
+            .track(
+                &d,
+                Timestamp {
+                    secs: 100,
+                    usecs: 0
+                }
+            )
+            .is_some());
         assert_eq!(t.counters().timed_out, 1);
     }
 }

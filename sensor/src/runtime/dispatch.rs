@@ -122,7 +122,8 @@ impl Dispatcher {
         for i in 0..n {
             let (to_worker, from_reader) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
             let (to_free, free) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
-            let mut worker = Worker::new(Arc::clone(rules), Arc::clone(sensor_id), verify_checksums);
+            let mut worker =
+                Worker::new(Arc::clone(rules), Arc::clone(sensor_id), verify_checksums);
             let events_tx = events_tx.clone();
             let (events_back, events_free) = mpsc::sync_channel::<EventBatch>(BATCHES_PER_WORKER);
             let thread = thread::Builder::new()
@@ -207,10 +208,11 @@ impl Dispatcher {
                 // All batches are out: deliver events (the worker may be waiting on us),
                 // then wait a little for one to come back.
                 self.deliver_ready(sink)?;
-                match self.workers.get_mut(idx).map(|w| {
-                    w.free
-                        .recv_timeout(std::time::Duration::from_millis(1))
-                }) {
+                match self
+                    .workers
+                    .get_mut(idx)
+                    .map(|w| w.free.recv_timeout(std::time::Duration::from_millis(1)))
+                {
                     Some(Ok(b)) => b,
                     Some(Err(mpsc::RecvTimeoutError::Timeout)) => continue,
                     _ => return Err(worker_gone()),
@@ -252,7 +254,10 @@ impl Dispatcher {
     /// returns their merged counters.
     pub fn finish(mut self, sink: &mut impl EventSink) -> std::io::Result<WorkerStats> {
         for idx in 0..self.workers.len() {
-            let pending = self.workers.get(idx).is_some_and(|w| !w.filling.frames.is_empty());
+            let pending = self
+                .workers
+                .get(idx)
+                .is_some_and(|w| !w.filling.frames.is_empty());
             if pending {
                 self.send_batch(idx, sink)?;
             }

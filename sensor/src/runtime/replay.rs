@@ -83,7 +83,11 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         }
         None => None,
     };
-    let mut out = EveOutput::open(opts.eve.as_deref(), uplink.as_ref().map(|u| u.sender()))?;
+    let mut out = EveOutput::open(
+        opts.eve.as_deref(),
+        uplink.as_ref().map(|u| u.sender()),
+        opts.mqtt_timeout,
+    )?;
 
     let started = Instant::now();
     let sensor_id: Arc<str> = Arc::from(opts.sensor_id.as_str());
@@ -127,25 +131,22 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         Pipeline::Threads(d) => d.finish(&mut out).context("cannot write events")?,
     };
     out.flush().context("cannot write events")?;
-    let refused = out.uplink_refused();
+    let offered = out.offered_to_uplink();
     drop(out);
     let elapsed = started.elapsed();
     let mut summary = stats.summary(elapsed);
 
     if let Some(up) = uplink {
-        let r = up
-            .finish(opts.mqtt_timeout)
-            .context("MQTT uplink failed")?;
+        let r = up.finish(opts.mqtt_timeout).context("MQTT uplink failed")?;
+        let missing = offered.saturating_sub(r.acked);
         summary.push_str(&format!(
-            "\nuplink: {} events published, {} acknowledged, {} not acknowledged",
-            r.accepted, r.acked, r.unacked
+            "\nuplink: {offered} events offered, {} acknowledged, {missing} not acknowledged",
+            r.acked
         ));
-        if r.unacked > 0 || refused > 0 {
+        if missing > 0 {
             failures.push(format!(
-                "{} event(s) were not acknowledged by the broker within {} s ({} refused by the uplink)",
-                r.unacked + refused,
-                opts.mqtt_timeout.as_secs(),
-                refused
+                "{missing} event(s) were not acknowledged by the broker within {} s ({r})",
+                opts.mqtt_timeout.as_secs()
             ));
         }
     }
