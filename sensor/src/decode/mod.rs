@@ -293,6 +293,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null] {
+                let _ = decode(link, &bytes, true);
+            }
+        }
+
+        /// A valid frame with bytes flipped: the decoder may refuse it, never panic.
+        #[test]
+        fn corrupted_frames_never_panic(flips in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 1..8)) {
+            let mut f = tcp_frame(b"payload bytes here");
+            for (at, v) in flips {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            let _ = decode(LinkType::Ethernet, &f, true);
+        }
+    }
+
     #[test]
     fn every_truncation_is_an_error_or_a_packet_never_a_panic() {
         let f = tcp_frame(b"hello world");
