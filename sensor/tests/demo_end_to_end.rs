@@ -66,6 +66,16 @@ fn demo_capture_raises_exactly_the_designed_alerts() {
     assert!(out.status.success(), "{err}");
     assert_eq!(alerts_by_sid(&eve), expected_by_sid(), "stderr: {err}");
     assert!(err.contains("replay:") && err.contains("alerts"), "{err}");
+    let records: Vec<serde_json::Value> = eve
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |f: &dyn Fn(&serde_json::Value) -> bool| records.iter().any(f);
+    assert!(has(&|v| v["vlan"] == serde_json::json!([100])), "802.1Q");
+    assert!(has(&|v| v["vlan"] == serde_json::json!([200, 300])), "QinQ");
+    assert!(has(&|v| v["proto"] == "IPv6-ICMP" && v["icmp_type"] == 128));
+    assert!(has(&|v| v["proto"] == "ICMP" && v.get("src_port").is_none()));
+    assert!(has(&|v| v["direction"] == "to_client"));
     for line in eve.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["sensor"]["id"], "demo-1");
