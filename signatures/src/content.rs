@@ -10,6 +10,7 @@
 
 use memchr::memmem;
 
+use crate::bytes::{ByteJump, ByteTest};
 use crate::lexer::{shown, Perr, Token};
 
 /// Maximum inspection steps per rule and packet before giving up (Suricata's default
@@ -246,6 +247,8 @@ pub(crate) enum Elem {
         relative: bool,
         negated: bool,
     },
+    ByteTest(ByteTest),
+    ByteJump(ByteJump),
 }
 
 impl Elem {
@@ -253,6 +256,8 @@ impl Elem {
         match self {
             Elem::Content(c) => c.is_relative(),
             Elem::IsDataAt { relative, .. } => *relative,
+            Elem::ByteTest(t) => t.is_relative(),
+            Elem::ByteJump(j) => j.is_relative(),
         }
     }
 }
@@ -301,6 +306,17 @@ fn inspect_from(
                 Outcome::NoMatch
             }
         }
+        Elem::ByteTest(t) => {
+            if t.matches(buf, prev_end) {
+                inspect_from(chain, idx + 1, buf, prev_end, steps)
+            } else {
+                Outcome::NoMatch
+            }
+        }
+        Elem::ByteJump(j) => match j.jump(buf, prev_end) {
+            Some(at) => inspect_from(chain, idx + 1, buf, at, steps),
+            None => Outcome::NoMatch,
+        },
         Elem::Content(c) => {
             let plen = c.pattern.len();
             let mut retry_from: Option<usize> = None;

@@ -17,11 +17,12 @@
 //! [`source`] turns text into logical rules with positions, [`lexer`] splits a rule into header
 //! tokens and raw options, [`header`]/[`vars`] evaluate addresses and ports into interval sets,
 //! [`options`] turns raw options into typed ones (deciding "unsupported" vs "error"),
-//! [`content`] compiles and matches payload patterns, [`ruleset`] builds the prefilter and
+//! [`content`] compiles and matches payload patterns (with [`bytes`] for byte_test/byte_jump), [`ruleset`] builds the prefilter and
 //! [`detect`] runs it. Only this file defines public data types; the modules hold behaviour.
 
 use std::net::IpAddr;
 
+mod bytes;
 mod classification;
 mod content;
 mod detect;

@@ -8,6 +8,7 @@
 //! interpret those modifiers against a buffer (sticky buffer, pcre, byte_extract variable)
 //! that we do not model.
 
+use crate::bytes::{parse_byte_jump, parse_byte_test};
 use crate::classification::{self, Classification};
 use crate::content::{parse_content, unquote, Content, Elem};
 use crate::lexer::{shown, Perr, RawOption, RawRule, Token};
@@ -38,6 +39,8 @@ const SUPPORTED: &[&str] = &[
     "startswith",
     "endswith",
     "isdataat",
+    "byte_test",
+    "byte_jump",
     "pkt_data",
     "flow",
     "dsize",
@@ -112,6 +115,16 @@ fn find_unsupported(options: &[RawOption<'_>]) -> Option<String> {
         let name = opt.name.text.to_ascii_lowercase();
         if !SUPPORTED.contains(&name.as_str()) {
             return Some(format!("keyword {name}"));
+        }
+        if name == "byte_test" || name == "byte_jump" {
+            // DCERPC-relative endianness needs the DCE/RPC parser.
+            if opt.value.is_some_and(|v| {
+                v.text
+                    .split(',')
+                    .any(|p| p.trim().eq_ignore_ascii_case("dce"))
+            }) {
+                return Some(format!("keyword {name}:dce"));
+            }
         }
         if name == "flow" {
             if let Some(v) = opt.value {
@@ -387,7 +400,7 @@ fn last_content<'c>(chain: &'c mut [Elem], opt: &RawOption<'_>) -> Result<&'c mu
         .rev()
         .find_map(|e| match e {
             Elem::Content(c) => Some(c),
-            Elem::IsDataAt { .. } => None,
+            _ => None,
         })
         .ok_or_else(|| {
             Perr::new(
@@ -471,6 +484,20 @@ fn chain_option(
                 n,
                 relative,
                 negated,
+            });
+        }
+        "byte_test" | "byte_jump" => {
+            if chain.len() >= MAX_CHAIN {
+                return Err(Perr::new(
+                    at,
+                    format!("more than {MAX_CHAIN} payload keywords"),
+                ));
+            }
+            let v = value(opt)?;
+            chain.push(if name == "byte_test" {
+                Elem::ByteTest(parse_byte_test(v)?)
+            } else {
+                Elem::ByteJump(parse_byte_jump(v)?)
             });
         }
         "pkt_data" => no_value(opt)?,
