@@ -39,12 +39,20 @@ const SUPPORTED: &[&str] = &[
     "startswith",
     "endswith",
     "isdataat",
-    "byte_test",
-    "byte_jump",
     "pkt_data",
     "flow",
     "dsize",
 ];
+
+/// Keywords implemented but outside the first-cut scope: enabled only on request.
+const OPT_IN_BYTE_KEYWORDS: &[&str] = &["byte_test", "byte_jump"];
+
+/// Optional keyword groups a builder may enable.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Features {
+    /// Accept `byte_test` and `byte_jump`.
+    pub(crate) byte_keywords: bool,
+}
 
 /// `flow` options that need stream reassembly or defragmentation state we do not have.
 const UNSUPPORTED_FLOW: &[&str] = &["only_stream", "no_stream", "only_frag", "no_frag"];
@@ -110,10 +118,11 @@ pub(crate) struct RuleOptions {
 }
 
 /// First thing in the rule we cannot evaluate exactly.
-fn find_unsupported(options: &[RawOption<'_>]) -> Option<String> {
+fn find_unsupported(options: &[RawOption<'_>], features: Features) -> Option<String> {
     for opt in options {
         let name = opt.name.text.to_ascii_lowercase();
-        if !SUPPORTED.contains(&name.as_str()) {
+        let opted_in = features.byte_keywords && OPT_IN_BYTE_KEYWORDS.contains(&name.as_str());
+        if !SUPPORTED.contains(&name.as_str()) && !opted_in {
             return Some(format!("keyword {name}"));
         }
         if name == "byte_test" || name == "byte_jump" {
@@ -141,9 +150,9 @@ fn find_unsupported(options: &[RawOption<'_>]) -> Option<String> {
 }
 
 /// Parses all options of a rule.
-pub(crate) fn parse_options(raw: &RawRule<'_>) -> Result<RuleOptions, Perr> {
+pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<RuleOptions, Perr> {
     let mut out = RuleOptions {
-        unsupported: find_unsupported(&raw.options),
+        unsupported: find_unsupported(&raw.options, features),
         ..RuleOptions::default()
     };
     let mut chain_error: Option<Perr> = None;

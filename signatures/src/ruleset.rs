@@ -15,7 +15,7 @@ use crate::content::Elem;
 use crate::detect::{CompiledRule, Prefilter, RuleSet};
 use crate::header::{parse_header, HeaderOutcome};
 use crate::lexer::{lex_rule, Perr, RawRule};
-use crate::options::parse_options;
+use crate::options::{parse_options, Features};
 use crate::source::{split_rules, RuleText};
 use crate::{LoadError, LoadReport, RuleError, RuleMeta, RuleStatus, Vars};
 
@@ -26,6 +26,7 @@ pub struct RuleSetBuilder {
     report: LoadReport,
     /// (gid, sid) -> location of the first rule that used it.
     seen: HashMap<(u32, u32), String>,
+    features: Features,
 }
 
 impl RuleSetBuilder {
@@ -36,7 +37,16 @@ impl RuleSetBuilder {
             rules: Vec::new(),
             report: LoadReport::default(),
             seen: HashMap::new(),
+            features: Features::default(),
         }
+    }
+
+    /// Also evaluate `byte_test` and `byte_jump` (off by default: outside the first-cut
+    /// scope, so such rules are reported unsupported unless enabled). They are implemented
+    /// with Suricata's arithmetic; see the `bytes` module. Affects rules added afterwards.
+    pub fn enable_byte_keywords(&mut self, enabled: bool) -> &mut Self {
+        self.features.byte_keywords = enabled;
+        self
     }
 
     /// Loads a rules file, or every `*.rules` file of a directory (sorted by name, not
@@ -101,7 +111,7 @@ impl RuleSetBuilder {
             Ok(h) => h,
             Err(e) => return self.fail(to_error(e), sid_hint(&raw), location),
         };
-        let opts = match parse_options(&raw) {
+        let opts = match parse_options(&raw, self.features) {
             Ok(o) => o,
             Err(e) => return self.fail(to_error(e), sid_hint(&raw), location),
         };

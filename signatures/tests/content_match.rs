@@ -236,24 +236,44 @@ fn tcp_pkt_is_tcp() {
     assert_eq!(report.unsupported.get("direction =>"), Some(&1));
 }
 
-/// suricata-verify detect-bytejump-01 / detect-bytetest-01/02, as whole rules.
+/// suricata-verify detect-bytejump-01 / detect-bytetest-01/02, as whole rules (opt-in).
 #[test]
 fn byte_jump_and_byte_test_in_the_chain() {
+    let byte_matches = |opts: &str, payload: &[u8]| {
+        let mut b = signatures::RuleSetBuilder::new(signatures::Vars::suricata_defaults());
+        b.enable_byte_keywords(true);
+        b.add_source("x.rules", &rule(opts));
+        let (rules, report) = b.build();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(report.loaded, 1, "{:?}", report.rules);
+        !fired(&rules, &tcp(payload)).is_empty()
+    };
     let p = b"Question?13When will the pandemic end?";
-    let r = rule("content:\"Question?\"; byte_jump:2,0,relative,string,from_end,post_offset -26; content:\"pandemic\"; distance:0;");
-    assert!(matches(&r, p));
-    let r = rule("content:\"Question?\"; byte_jump:0,0,relative,string,from_end,post_offset -3; content:\"pandemic\"; distance:0;");
-    assert!(!matches(&r, p));
+    let r = "content:\"Question?\"; byte_jump:2,0,relative,string,from_end,post_offset -26; content:\"pandemic\"; distance:0;";
+    assert!(byte_matches(r, p));
+    let r = "content:\"Question?\"; byte_jump:0,0,relative,string,from_end,post_offset -3; content:\"pandemic\"; distance:0;";
+    assert!(!byte_matches(r, p));
     // Jump lands after "pandemic": the relative content must not be found.
-    let r = rule("content:\"Question?\"; byte_jump:2,0,relative,string,from_end,post_offset -2; content:\"pandemic\"; distance:0;");
-    assert!(!matches(&r, p));
-    let r = rule("content:\"|48 54 54 50|\"; byte_test:1,=,0x9,0, bitmask 0xf8;");
-    assert!(matches(&r, b"HTTP/1.1"));
-    assert!(!matches(&rule("byte_test:1,=,65,214748364;"), b"AAAA"));
+    let r = "content:\"Question?\"; byte_jump:2,0,relative,string,from_end,post_offset -2; content:\"pandemic\"; distance:0;";
+    assert!(!byte_matches(r, p));
+    let r = "content:\"|48 54 54 50|\"; byte_test:1,=,0x9,0, bitmask 0xf8;";
+    assert!(byte_matches(r, b"HTTP/1.1"));
+    assert!(!byte_matches("byte_test:1,=,65,214748364;", b"AAAA"));
     // byte_test relative to a content, with backtracking to the second occurrence.
-    let r = rule("content:\"len=\"; byte_test:1,>,5,0,relative,string,dec;");
-    assert!(matches(&r, b"len=2 len=7"));
-    assert!(!matches(&r, b"len=2 len=3"));
-    let (_, report) = load("alert tcp any any -> any any (byte_test:4,=,1,0,dce; sid:1;)");
-    assert_eq!(report.unsupported.get("keyword byte_test:dce"), Some(&1));
+    let r = "content:\"len=\"; byte_test:1,>,5,0,relative,string,dec;";
+    assert!(byte_matches(r, b"len=2 len=7"));
+    assert!(!byte_matches(r, b"len=2 len=3"));
+    let mut b = signatures::RuleSetBuilder::new(signatures::Vars::suricata_defaults());
+    b.enable_byte_keywords(true);
+    b.add_source(
+        "x.rules",
+        "alert tcp any any -> any any (byte_test:4,=,1,0,dce; sid:1;)",
+    );
+    assert_eq!(
+        b.build().1.unsupported.get("keyword byte_test:dce"),
+        Some(&1)
+    );
+    // Off by default: first-cut scope.
+    let (_, report) = load(&rule("byte_test:1,=,1,0;"));
+    assert_eq!(report.unsupported.get("keyword byte_test"), Some(&1));
 }

@@ -33,6 +33,16 @@ fn et_open_loads() {
     b.add_path(Path::new(ET_DIR)).unwrap();
     let (rules, report) = b.build();
     let elapsed = start.elapsed();
+    let mut with_bytes = RuleSetBuilder::new(Vars::suricata_defaults());
+    with_bytes.enable_byte_keywords(true);
+    with_bytes.add_path(Path::new(ET_DIR)).unwrap();
+    let (_, bytes_report) = with_bytes.build();
+    println!(
+        "ET Open with byte_test/byte_jump enabled: {} loaded, {} errors",
+        bytes_report.loaded,
+        bytes_report.errors.len()
+    );
+    assert!(bytes_report.errors.is_empty());
     let unsupported = report.unsupported_total();
     let total = report.rules.len();
     println!(

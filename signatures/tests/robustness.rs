@@ -14,13 +14,18 @@ fast_pattern:only; reference:url,example.com; classtype:trojan-activity; metadat
 priority:2; sid:1000; rev:2;)";
 
 fn check(src: &str) {
-    let (rules, report) = load(src);
-    assert_eq!(
-        report.loaded + report.unsupported_total() + report.errors.len(),
-        report.rules.len()
-    );
-    let mut scratch = rules.scratch();
-    rules.detect(&tcp(src.as_bytes()), &mut scratch, |_| {});
+    for bytes in [false, true] {
+        let mut b = signatures::RuleSetBuilder::new(signatures::Vars::suricata_defaults());
+        b.enable_byte_keywords(bytes);
+        b.add_source("x.rules", src);
+        let (rules, report) = b.build();
+        assert_eq!(
+            report.loaded + report.unsupported_total() + report.errors.len(),
+            report.rules.len()
+        );
+        let mut scratch = rules.scratch();
+        rules.detect(&tcp(src.as_bytes()), &mut scratch, |_| {});
+    }
 }
 
 #[test]
@@ -62,6 +67,9 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("distance:-5;".to_string()),
         Just("within:3;".to_string()),
         Just("nocase;".to_string()),
+        Just("byte_test:2,>,5,-1,relative,string,hex;".to_string()),
+        Just("byte_jump:1,0,relative,multiplier 3,post_offset -4,align;".to_string()),
+        Just("isdataat:!1,relative;".to_string()),
         Just("\n".to_string()),
         Just("\\\n".to_string()),
         Just("#".to_string()),
