@@ -155,7 +155,6 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
         unsupported: find_unsupported(&raw.options, features),
         ..RuleOptions::default()
     };
-    let mut chain_error: Option<Perr> = None;
     let mut fast_pattern_seen = false;
     let mut flow_seen = false;
     for opt in &raw.options {
@@ -226,13 +225,7 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
             "dsize" => once(opt, out.dsize.is_some())
                 .and_then(|()| parse_uint(opt))
                 .map(|d| out.dsize = Some(d)),
-            _ if chain_error.is_some() => Ok(()),
-            _ => {
-                if let Err(e) = chain_option(&mut out.chain, opt, &name, &mut fast_pattern_seen) {
-                    chain_error = Some(e);
-                }
-                Ok(())
-            }
+            _ => chain_option(&mut out.chain, opt, &name, &mut fast_pattern_seen),
         };
         r?;
     }
@@ -245,9 +238,6 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
     if out.unsupported.is_some() {
         out.chain.clear();
         return Ok(out);
-    }
-    if let Some(e) = chain_error {
-        return Err(e);
     }
     finish_chain(&mut out.chain);
     Ok(out)
