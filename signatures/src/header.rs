@@ -146,15 +146,26 @@ pub(crate) enum Proto {
     Udp,
     /// ICMP and ICMPv6, as in Suricata.
     Icmp,
+    /// Opt-in extras (exact for a packet engine): `icmpv4`, `icmpv6`, `ipv4`/`ip4`,
+    /// `ipv6`/`ip6`.
+    IcmpV4,
+    IcmpV6,
+    Ipv4,
+    Ipv6,
 }
 
 impl Proto {
-    fn matches(self, ip_proto: u8) -> bool {
+    fn matches(self, input: &DetectInput<'_>) -> bool {
+        let p = input.ip_proto;
         match self {
             Proto::Ip => true,
-            Proto::Tcp => ip_proto == 6,
-            Proto::Udp => ip_proto == 17,
-            Proto::Icmp => ip_proto == 1 || ip_proto == 58,
+            Proto::Tcp => p == 6,
+            Proto::Udp => p == 17,
+            Proto::Icmp => p == 1 || p == 58,
+            Proto::IcmpV4 => p == 1,
+            Proto::IcmpV6 => p == 58,
+            Proto::Ipv4 => input.src_ip.is_ipv4(),
+            Proto::Ipv6 => input.src_ip.is_ipv6(),
         }
     }
 }
@@ -174,7 +185,7 @@ pub(crate) struct Header {
 impl Header {
     /// Protocol, addresses and ports (both ways for `<>`).
     pub(crate) fn matches(&self, input: &DetectInput<'_>) -> bool {
-        if !self.proto.matches(input.ip_proto) {
+        if !self.proto.matches(input) {
             return false;
         }
         let forward = self.src.contains(input.src_ip)
@@ -218,6 +229,7 @@ pub(crate) fn parse_header(
     tokens: &[Token<'_>],
     open_paren: usize,
     vars: &Vars,
+    extra_protocols: bool,
 ) -> Result<HeaderOutcome, Perr> {
     const WHAT: [&str; 7] = [
         "an action",
@@ -244,11 +256,16 @@ pub(crate) fn parse_header(
     let proto_tok = tokens[1];
     let proto = match proto_tok.text.to_ascii_lowercase().as_str() {
         "ip" => Some(Proto::Ip),
-        // `tcp-pkt` restricts a tcp rule to packets (no reassembled stream); this engine only
-        // ever inspects packets, so it is exactly `tcp` here.
-        "tcp" | "tcp-pkt" => Some(Proto::Tcp),
+        "tcp" => Some(Proto::Tcp),
         "udp" => Some(Proto::Udp),
         "icmp" => Some(Proto::Icmp),
+        // `tcp-pkt` restricts a tcp rule to packets (no reassembled stream); this engine only
+        // ever inspects packets, so it is exactly `tcp` here.
+        "tcp-pkt" if extra_protocols => Some(Proto::Tcp),
+        "icmpv4" if extra_protocols => Some(Proto::IcmpV4),
+        "icmpv6" if extra_protocols => Some(Proto::IcmpV6),
+        "ipv4" | "ip4" if extra_protocols => Some(Proto::Ipv4),
+        "ipv6" | "ip6" if extra_protocols => Some(Proto::Ipv6),
         name if !name.is_empty()
             && name
                 .bytes()

@@ -52,6 +52,8 @@ const OPT_IN_BYTE_KEYWORDS: &[&str] = &["byte_test", "byte_jump"];
 pub(crate) struct Features {
     /// Accept `byte_test` and `byte_jump`.
     pub(crate) byte_keywords: bool,
+    /// Accept the header protocols `tcp-pkt`, `icmpv4`, `icmpv6`, `ipv4`/`ip4`, `ipv6`/`ip6`.
+    pub(crate) extra_protocols: bool,
 }
 
 /// `flow` options that need stream reassembly or defragmentation state we do not have.

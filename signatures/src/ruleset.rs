@@ -49,6 +49,14 @@ impl RuleSetBuilder {
         self
     }
 
+    /// Also accept the header protocols `tcp-pkt` (packets only — all this engine inspects
+    /// anyway), `icmpv4`, `icmpv6`, `ipv4`/`ip4` and `ipv6`/`ip6`. Off by default: the first
+    /// cut supports ip/tcp/udp/icmp only. Affects rules added afterwards.
+    pub fn enable_extra_protocols(&mut self, enabled: bool) -> &mut Self {
+        self.features.extra_protocols = enabled;
+        self
+    }
+
     /// Loads a rules file, or every `*.rules` file of a directory (sorted by name, not
     /// recursive). Fails only when the path (or a file in it) cannot be read; bad rules are
     /// recorded in the report instead.
@@ -107,7 +115,12 @@ impl RuleSetBuilder {
             Ok(raw) => raw,
             Err(e) => return self.fail(to_error(e), None, location),
         };
-        let header = match parse_header(&raw.header, raw.open_paren, &self.vars) {
+        let header = match parse_header(
+            &raw.header,
+            raw.open_paren,
+            &self.vars,
+            self.features.extra_protocols,
+        ) {
             Ok(h) => h,
             Err(e) => return self.fail(to_error(e), sid_hint(&raw), location),
         };

@@ -228,10 +228,29 @@ fn isdataat_boundaries_match_suricata() {
 }
 
 #[test]
-fn tcp_pkt_is_tcp() {
-    let (rules, report) = load("alert tcp-pkt any any -> any any (content:\"x\"; sid:1;)");
-    assert_eq!(report.loaded, 1);
-    assert_eq!(fired(&rules, &tcp(b"x")), vec![1]);
+fn extra_protocols_are_opt_in() {
+    let (_, report) = load("alert tcp-pkt any any -> any any (content:\"x\"; sid:1;)");
+    assert_eq!(report.unsupported.get("protocol tcp-pkt"), Some(&1));
+    let (_, report) = load("alert icmpv6 any any -> any any (sid:1;)");
+    assert_eq!(report.unsupported.get("protocol icmpv6"), Some(&1));
+    let mut b = signatures::RuleSetBuilder::new(signatures::Vars::suricata_defaults());
+    b.enable_extra_protocols(true);
+    b.add_source(
+        "x.rules",
+        "alert tcp-pkt any any -> any any (content:\"x\"; sid:1;)\n\
+         alert icmpv4 any any -> any any (sid:2;)\n\
+         alert icmpv6 any any -> any any (sid:3;)\n\
+         alert ipv4 any any -> any any (sid:4;)\n\
+         alert ip6 any any -> any any (sid:5;)\n",
+    );
+    let (rules, report) = b.build();
+    assert_eq!(report.loaded, 5, "{:?}", report.rules);
+    assert_eq!(fired(&rules, &tcp(b"x")), vec![1, 4]);
+    let mut icmp6 = tcp(b"");
+    icmp6.src_ip = "::1".parse().unwrap();
+    icmp6.dst_ip = "::2".parse().unwrap();
+    icmp6.ip_proto = 58;
+    assert_eq!(fired(&rules, &icmp6), vec![3, 5]);
     let (_, report) = load("alert tcp any any => any any (sid:1;)");
     assert_eq!(report.unsupported.get("direction =>"), Some(&1));
 }

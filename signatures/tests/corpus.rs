@@ -34,11 +34,13 @@ fn et_open_loads() {
     let (rules, report) = b.build();
     let elapsed = start.elapsed();
     let mut with_bytes = RuleSetBuilder::new(Vars::suricata_defaults());
-    with_bytes.enable_byte_keywords(true);
+    with_bytes
+        .enable_byte_keywords(true)
+        .enable_extra_protocols(true);
     with_bytes.add_path(Path::new(ET_DIR)).unwrap();
     let (_, bytes_report) = with_bytes.build();
     println!(
-        "ET Open with byte_test/byte_jump enabled: {} loaded, {} errors",
+        "ET Open with byte_test/byte_jump and extra protocols enabled: {} loaded, {} errors",
         bytes_report.loaded,
         bytes_report.errors.len()
     );
@@ -192,8 +194,7 @@ fn et_open_detect_throughput() {
 #[test]
 fn suricata_verify_rules() {
     let root = Path::new("/work/shared/corpus/suricata-verify/tests");
-    if !root.exists() {
-        eprintln!("skipping: {} not present", root.display());
+    if !available(&root.display().to_string()) {
         return;
     }
     let mut dirs: Vec<_> = std::fs::read_dir(root)
