@@ -14,11 +14,13 @@
 //! ```
 //!
 //! The crate is split so that each stage can be tested and reasoned about on its own:
-//! [`source`] turns text into logical rules with positions, [`lexer`] splits a rule into header
-//! tokens and raw options, [`header`]/[`vars`] evaluate addresses and ports into interval sets,
-//! [`options`] turns raw options into typed ones (deciding "unsupported" vs "error"),
-//! [`content`] compiles and matches payload patterns (with [`bytes`] for byte_test/byte_jump), [`ruleset`] builds the prefilter and
-//! [`detect`] runs it. Only this file defines public data types; the modules hold behaviour.
+//! `source` turns text into logical rules with positions, `lexer` splits a rule into header
+//! tokens and raw options, `header`/`vars` evaluate addresses and ports into interval sets,
+//! `options` turns raw options into typed ones (deciding "unsupported" vs "error"),
+//! `content` compiles and matches payload patterns (`bytes` adds the opt-in byte_test and
+//! byte_jump), `ruleset` loads and builds the prefilter, `detect` runs it. This file holds
+//! the plain data types of the contract; [`Vars`], [`RuleSetBuilder`], [`RuleSet`] and
+//! [`Scratch`] live with their behaviour and are re-exported here.
 
 use std::net::IpAddr;
 

@@ -2,7 +2,7 @@
 //!
 //! This is where "supported" is decided. A first pass looks for any keyword (or keyword
 //! form) this engine cannot evaluate exactly; such a rule is reported as unsupported under
-//! "keyword <name>" and never compiled, so it can never match with a condition silently
+//! `keyword <name>` and never compiled, so it can never match with a condition silently
 //! dropped. Errors in rule-identity keywords (msg, sid, classtype, ...) are always reported;
 //! errors in the payload chain of an already-unsupported rule are not, because Suricata would
 //! interpret those modifiers against a buffer (sticky buffer, pcre, byte_extract variable)
