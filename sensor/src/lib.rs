@@ -8,6 +8,8 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod defrag;
 pub mod event;
 pub mod flow;
 pub mod runtime;
+pub mod stream;

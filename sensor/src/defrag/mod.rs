@@ -1,0 +1,1 @@
+//! IP defragmentation (being written).
