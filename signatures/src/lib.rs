@@ -21,6 +21,29 @@
 //! byte_jump), `ruleset` loads and builds the prefilter, `detect` runs it. This file holds
 //! the plain data types of the contract; [`Vars`], [`RuleSetBuilder`], [`RuleSet`] and
 //! [`Scratch`] live with their behaviour and are re-exported here.
+//!
+//! # Rule language supported
+//!
+//! Suricata 7 semantics are the reference.
+//!
+//! * Header: actions `alert`, `pass`, `drop`, `reject` (`rejectsrc`/`rejectdst`/`rejectboth`
+//!   as reject); protocols `ip` (everything), `tcp`, `udp`, `icmp` (ICMP and ICMPv6); addresses
+//!   `any`, IPv4/IPv6 addresses, CIDRs (also `a.b.c.d/netmask`), `low-high` ranges, `[lists]`,
+//!   `!` negation and `$VARS` (nested, negated, cycles are errors); ports `any`, `80`, `1024:`,
+//!   `:1023`, `[80,8000:8080]`, `!80`, `$VARS`; `->` and `<>`.
+//! * Options: `msg`, `sid` (required), `rev` (default 0), `gid` (default 1), `classtype`
+//!   (Suricata's classification table), `priority`, `reference`, `metadata`, `target`;
+//!   `content` (`|hex|`, `\"` `\\` `\;` `\:` escapes, `!`) with `nocase`, `offset`, `depth`,
+//!   `distance`, `within`, `startswith`, `endswith`, `fast_pattern` (all forms), `rawbytes`;
+//!   `isdataat` (`!`, `relative`), `dsize`, `pkt_data`, and `flow` with `to_server`,
+//!   `to_client`, `from_client`, `from_server`, `established`, `not_established`, `stateless`.
+//! * Opt-in ([`RuleSetBuilder::enable_byte_keywords`], [`RuleSetBuilder::enable_extra_protocols`]):
+//!   `byte_test`, `byte_jump`; protocols `tcp-pkt`, `icmpv4`, `icmpv6`, `ipv4`, `ipv6`.
+//!
+//! Anything else makes the rule *unsupported*: it is skipped and counted in
+//! [`LoadReport::unsupported`] as `keyword <name>`, `keyword flow:<option>`, `protocol <name>`
+//! or `direction =>`, so no rule ever matches with a condition silently dropped. Detection
+//! inspects packet payloads only (no stream reassembly, no app-layer buffers).
 
 use std::net::IpAddr;
 
