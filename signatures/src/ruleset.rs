@@ -135,7 +135,9 @@ impl RuleSetBuilder {
                 .options
                 .iter()
                 .find(|o| o.name.text.eq_ignore_ascii_case("sid"))
-                .map_or(raw.open_paren, |o| o.name.start);
+                .map_or(raw.open_paren, |o| {
+                    o.value.map_or(o.name.start, |v| v.start)
+                });
             let msg = format!("duplicate sid {sid} (gid {gid}), first defined at {first}");
             return self.fail(to_error(Perr::new(at, msg)), Some(sid), location);
         }

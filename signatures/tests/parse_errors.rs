@@ -158,7 +158,7 @@ fn duplicate_sid_reports_the_later_rule() {
     assert_eq!(report.errors.len(), 1);
     let e = report.errors[0].to_string();
     assert!(
-        e.starts_with("x.rules:3:42: duplicate sid 100 (gid 1), first defined at x.rules:1"),
+        e.starts_with("x.rules:3:46: duplicate sid 100 (gid 1), first defined at x.rules:1"),
         "{e}"
     );
     // Same sid under another gid is a different rule.
