@@ -214,7 +214,17 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                     ))
                 }
             }),
-            "metadata" | "target" => value(opt).map(|_| ()),
+            "metadata" => value(opt).map(|_| ()),
+            "target" => value(opt).and_then(|v| match v.text {
+                "src_ip" | "dest_ip" => Ok(()),
+                other => Err(Perr::new(
+                    v.start,
+                    format!(
+                        "expected 'src_ip' or 'dest_ip' for target, found '{}'",
+                        shown(other)
+                    ),
+                )),
+            }),
             _ if out.unsupported.is_some() => {
                 // The rule is skipped; only identity keywords above are validated.
                 Ok(())

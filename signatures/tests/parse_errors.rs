@@ -263,6 +263,11 @@ fn other_option_errors() {
     assert!(e.starts_with("x.rules:1:40: priority must be 1-255"), "{e}");
     let e = error("alert tcp any any -> any any (reference:nocomma; sid:1;)");
     assert!(e.starts_with("x.rules:1:41: expected 'system,id'"), "{e}");
+    let e = error("alert tcp any any -> any any (target:both; sid:1;)");
+    assert!(
+        e.starts_with("x.rules:1:38: expected 'src_ip' or 'dest_ip'"),
+        "{e}"
+    );
     let e = error("alert tcp any any -> any any (msg; sid:1;)");
     assert!(
         e.starts_with("x.rules:1:31: expected ':' and a value after 'msg'"),
