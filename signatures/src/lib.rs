@@ -133,6 +133,10 @@ pub struct FlowState {
     pub to_server: bool,
     /// TCP: three-way handshake completed; UDP/other: packets seen in both directions.
     pub established: bool,
+    /// The sensor tracks a flow for this packet. When it could not (table full), no
+    /// direction or state is known and every `flow:` direction/state condition fails, as in
+    /// Suricata for packets without a flow.
+    pub tracked: bool,
 }
 
 /// A rule that failed to parse: where and why.

@@ -70,6 +70,9 @@ pub(crate) struct FlowMatch {
 
 impl FlowMatch {
     pub(crate) fn matches(&self, flow: FlowState) -> bool {
+        if !flow.tracked {
+            return self.to_server.is_none() && self.established.is_none();
+        }
         self.to_server.is_none_or(|d| d == flow.to_server)
             && self.established.is_none_or(|e| e == flow.established)
     }

@@ -80,6 +80,7 @@ fn et_open_loads() {
             ip_proto: 6,
             payload,
             flow: FlowState {
+                tracked: true,
                 to_server: true,
                 established: true,
             },
@@ -176,6 +177,7 @@ fn et_open_detect_throughput() {
                 &payload[..(i as usize % 1400)]
             },
             flow: FlowState {
+                tracked: true,
                 to_server: true,
                 established: true,
             },

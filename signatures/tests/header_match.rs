@@ -179,6 +179,7 @@ fn flow_state() {
         !fired(&rules, p).is_empty()
     };
     p.flow = FlowState {
+        tracked: true,
         to_server: true,
         established: true,
     };
@@ -190,6 +191,7 @@ fn flow_state() {
     assert!(!check("from_server,established", &p));
     assert!(!check("not_established", &p));
     p.flow = FlowState {
+        tracked: true,
         to_server: false,
         established: false,
     };

@@ -8,6 +8,10 @@ use signatures::{LoadReport, RuleSet, RuleSetBuilder, Vars};
 /// that does not parse or is unsupported is only reported.
 pub fn load_rules(paths: &[PathBuf]) -> Result<(RuleSet, LoadReport), signatures::LoadError> {
     let mut builder = RuleSetBuilder::new(Vars::suricata_defaults());
+    // Both are exact on per-packet inspection: byte_test/byte_jump read the payload, and the
+    // extra header protocols (tcp-pkt, icmpv4, icmpv6, ipv4, ipv6) only narrow the header.
+    builder.enable_byte_keywords(true);
+    builder.enable_extra_protocols(true);
     for p in paths {
         builder.add_path(p)?;
     }

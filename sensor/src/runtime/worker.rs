@@ -82,6 +82,7 @@ impl Worker {
             flow: flow.map_or(FlowState::default(), |f| FlowState {
                 to_server: f.to_server,
                 established: f.established,
+                tracked: true,
             }),
         };
         let ctx = AlertContext {

@@ -32,6 +32,7 @@ pub fn tcp(payload: &[u8]) -> DetectInput<'_> {
         ip_proto: 6,
         payload,
         flow: FlowState {
+            tracked: true,
             to_server: true,
             established: true,
         },
