@@ -52,6 +52,17 @@ pub enum UplinkError {
     /// The uplink is finishing or gone; the event was dropped.
     #[error("uplink is closed; event dropped")]
     Closed,
+    /// The disk spool could not be used.
+    #[error("spool {path}: cannot {what}: {source}")]
+    Spool {
+        /// File or directory concerned.
+        path: String,
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The background thread or its runtime could not be created.
     #[error("cannot start the uplink thread: {0}")]
     Spawn(#[source] std::io::Error),

@@ -66,7 +66,9 @@ mod client;
 pub mod config;
 mod error;
 mod report;
+pub mod spool;
 mod state;
+pub mod summary;
 #[cfg(feature = "test-broker")]
 pub mod test_broker;
 
