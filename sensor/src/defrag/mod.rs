@@ -531,7 +531,10 @@ impl Defragmenter {
         for _ in 0..needed {
             let chunk = self.free_chunks.pop()?;
             let base = chunk as usize * CHUNK_SIZE;
-            for (dst, src) in self.arena[base..base + CHUNK_SIZE].iter_mut().zip(&mut bytes) {
+            for (dst, src) in self.arena[base..base + CHUNK_SIZE]
+                .iter_mut()
+                .zip(&mut bytes)
+            {
                 *dst = *src;
             }
             if prev == NIL {

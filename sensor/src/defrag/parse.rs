@@ -131,7 +131,11 @@ fn parse_v6(ip: &[u8]) -> Option<Parsed> {
         match nh {
             HOP_BY_HOP | ROUTING | DEST_OPTS | MOBILITY | HIP | SHIM6 | AH => {
                 let unit = usize::from(*ip.get(pos + 1)?);
-                let len = if nh == AH { (unit + 2) * 4 } else { (unit + 1) * 8 };
+                let len = if nh == AH {
+                    (unit + 2) * 4
+                } else {
+                    (unit + 1) * 8
+                };
                 nh_pos = pos;
                 nh = *ip.get(pos)?;
                 pos += len;

@@ -87,7 +87,9 @@ impl fmt::Display for OverlapPolicy {
 
 /// An overlap policy name that is not one of Suricata's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown defrag policy {0:?} (expected bsd, bsd-right, linux, windows, solaris, first or last)")]
+#[error(
+    "unknown defrag policy {0:?} (expected bsd, bsd-right, linux, windows, solaris, first or last)"
+)]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for OverlapPolicy {
