@@ -7,6 +7,12 @@ mod common;
 
 use common::{pcap_bytes, run_sensor, tcp_frame};
 
+fn alert_lines(eve: &str) -> usize {
+    eve.lines()
+        .filter(|l| l.contains("\"event_type\":\"alert\""))
+        .count()
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -77,7 +83,7 @@ fn truncated_pcap_keeps_earlier_events_and_fails() {
     ]);
     assert_clean_failure(&o, "read error after 1 packets");
     let eve = std::fs::read_to_string(&eve).unwrap();
-    assert_eq!(eve.lines().count(), 1, "the packet before the cut alerted");
+    assert_eq!(alert_lines(&eve), 1, "the packet before the cut alerted");
 }
 
 #[test]
@@ -164,7 +170,7 @@ fn pcapng_with_unknown_block_is_read_past() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let eve = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(eve.lines().count(), 2, "{eve}");
+    assert_eq!(alert_lines(&eve), 2, "{eve}");
 }
 
 #[test]
@@ -205,7 +211,7 @@ fn broken_rule_is_reported_with_location_and_the_rest_load() {
     let loc = format!("{}:3:", rules.display());
     assert!(err.contains(&loc), "expected {loc} in: {err}");
     let eve = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(eve.lines().count(), 1, "{eve}");
+    assert_eq!(alert_lines(&eve), 1, "{eve}");
 }
 
 #[test]
@@ -228,7 +234,7 @@ fn checksums_are_ignored_unless_asked() {
         rules.to_str().unwrap(),
         p.to_str().unwrap(),
     ]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    assert_eq!(alert_lines(&String::from_utf8_lossy(&o.stdout)), 1);
     let o = run_sensor(&[
         "replay",
         "--verify-checksums",
@@ -236,6 +242,6 @@ fn checksums_are_ignored_unless_asked() {
         rules.to_str().unwrap(),
         p.to_str().unwrap(),
     ]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 0);
+    assert_eq!(alert_lines(&String::from_utf8_lossy(&o.stdout)), 0);
     assert!(stderr(&o).contains("bad checksum 1"), "{}", stderr(&o));
 }

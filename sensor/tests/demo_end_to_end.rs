@@ -110,7 +110,9 @@ fn every_alert_reaches_the_broker_exactly_once() {
     let mut received: Vec<String> = got
         .iter()
         .map(|(topic, payload)| {
-            assert_eq!(topic, "cirt/demo-1/events/alert");
+            let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+            let kind = v["event_type"].as_str().unwrap();
+            assert_eq!(topic, &format!("cirt/demo-1/events/{kind}"));
             String::from_utf8(payload.clone()).unwrap()
         })
         .collect();

@@ -30,6 +30,8 @@ fn absent_broker_and_more_events_than_the_uplink_holds() {
         "replay",
         "--workers",
         "1",
+        "--eve-types",
+        "alert",
         "--rules",
         rules.to_str().unwrap(),
         "--mqtt",

@@ -2,8 +2,9 @@
 //! ordinary unit tests, so `cargo test` enforces them without extra tooling.
 //!
 //! * every source file starts with a `//!` module doc saying why it exists;
-//! * no `.unwrap()` in production code (text before the first `#[cfg(test)]`,
-//!   files under `tests/` directories excluded).
+//! * no `.unwrap()` in production code (text before the first `#[cfg(test)]`;
+//!   files under `tests/` directories and unit-test files named `tests.rs`,
+//!   which their parent includes as `#[cfg(test)] mod tests;`, excluded).
 
 use crate::paths;
 use std::path::{Path, PathBuf};
@@ -48,8 +49,12 @@ fn relative(path: &Path) -> String {
         .to_string()
 }
 
-/// The production part of a file: everything before the first `#[cfg(test)]`.
-fn production_part(text: &str) -> &str {
+/// The production part of a file: everything before the first `#[cfg(test)]`;
+/// nothing for a unit-test file (`tests.rs`).
+fn production_part<'t>(path: &Path, text: &'t str) -> &'t str {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return "";
+    }
     text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
 }
 
@@ -75,7 +80,7 @@ fn no_unwrap_in_production_code() {
     let mut offenders = Vec::new();
     for path in all_sources() {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        for (n, line) in production_part(&text).lines().enumerate() {
+        for (n, line) in production_part(&path, &text).lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
             if code.contains(UNWRAP) {
                 offenders.push(format!("{}:{}: {}", relative(&path), n + 1, line.trim()));
@@ -91,6 +96,8 @@ fn no_unwrap_in_production_code() {
 
 #[test]
 fn production_part_stops_at_test_module() {
-    assert_eq!(production_part("a\n#[cfg(test)]\nmod t {}"), "a\n");
-    assert_eq!(production_part("a"), "a");
+    let lib = Path::new("src/lib.rs");
+    assert_eq!(production_part(lib, "a\n#[cfg(test)]\nmod t {}"), "a\n");
+    assert_eq!(production_part(lib, "a"), "a");
+    assert_eq!(production_part(Path::new("src/x/tests.rs"), "a"), "");
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::runtime::replay::{self, ReplayOptions};
+use crate::runtime::replay::{self, EveTypes, ReplayOptions};
+use crate::runtime::worker::DEFAULT_FLOW_CAPACITY;
 
 /// Edge network sensor: Suricata-compatible rules, EVE JSON events, MQTT uplink.
 #[derive(Debug, Parser)]
@@ -57,6 +58,12 @@ struct ReplayArgs {
     /// Worker threads (default: number of cores).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// EVE event types to write, comma-separated (default: all the sensor produces).
+    #[arg(long, value_name = "LIST", default_value = "alert,flow", value_parser = EveTypes::parse)]
+    eve_types: EveTypes,
+    /// Flows each worker tracks before evicting the least recently seen one.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FLOW_CAPACITY)]
+    flow_capacity: usize,
     /// Drop packets with a wrong IP/TCP/UDP/ICMP checksum (off by default, like `suricata -k none`).
     #[arg(long)]
     verify_checksums: bool,
@@ -91,6 +98,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sensor_id,
                 workers: a.workers.unwrap_or_else(default_workers).max(1),
                 verify_checksums: a.verify_checksums,
+                flow_capacity: a.flow_capacity,
+                eve_types: a.eve_types,
                 pcaps: a.pcaps,
             };
             let outcome = replay::run(&opts).context("replay failed")?;

@@ -79,6 +79,8 @@ impl DecodeError {
 /// TCP header fields the flow tracker needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpFlags {
+    /// The flags byte as on the wire (CWR ECE URG ACK PSH RST SYN FIN), for EVE's `tcp_flags`.
+    pub bits: u8,
     /// SYN bit.
     pub syn: bool,
     /// ACK bit.
@@ -200,6 +202,7 @@ fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, De
     let (transport, src_port, dst_port, payload) = match &p.transport {
         Some(TransportSlice::Tcp(t)) => (
             Transport::Tcp(TcpFlags {
+                bits: t.header_slice().get(13).copied().unwrap_or(0),
                 syn: t.syn(),
                 ack: t.ack(),
                 fin: t.fin(),

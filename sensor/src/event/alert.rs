@@ -9,7 +9,7 @@ use std::io::Write;
 use signatures::RuleMeta;
 
 use super::community_id::{community_id, COMMUNITY_ID_LEN};
-use super::{proto_name, write_timestamp};
+use super::{json_str, proto_name, write_timestamp};
 use crate::capture::Timestamp;
 use crate::decode::{Decoded, Transport};
 use crate::flow::FlowView;
@@ -27,10 +27,6 @@ pub struct AlertContext<'a, 'p> {
     pub flow: Option<FlowView>,
     /// This sensor's id, for the `sensor` object.
     pub sensor_id: &'a str,
-}
-
-fn json_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
 }
 
 /// Appends one alert record (no trailing newline) to `out`.
@@ -148,6 +144,7 @@ mod tests {
                 id: 99,
                 to_server: true,
                 established: true,
+                slot: 0,
             }),
             sensor_id: "s\"1",
         };

@@ -5,11 +5,18 @@
 
 mod alert;
 mod community_id;
+mod flow;
 mod timestamp;
 
 pub use alert::{write_alert, AlertContext};
 pub use community_id::community_id;
+pub use flow::write_flow;
 pub use timestamp::write_timestamp;
+
+/// Writes `s` as a JSON string (quoted, escaped) into `out`.
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+}
 
 /// EVE's `proto` string for an IP protocol number, as Suricata names them.
 pub fn proto_name(proto: u8) -> ProtoName {

@@ -16,7 +16,7 @@ use signatures::RuleSet;
 
 use super::output::EventSink;
 use super::stats::WorkerStats;
-use super::worker::Worker;
+use super::worker::{Worker, WorkerConfig};
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{decode, LinkType};
 use crate::flow::FlowKey;
@@ -41,6 +41,8 @@ struct FrameMeta {
 struct FrameBatch {
     bytes: Vec<u8>,
     frames: Vec<FrameMeta>,
+    /// Set on the last batch: end every flow at this packet time after the frames.
+    shutdown_at: Option<i64>,
 }
 
 impl FrameBatch {
@@ -48,6 +50,7 @@ impl FrameBatch {
         FrameBatch {
             bytes: Vec::with_capacity(BATCH_FRAMES * 1600),
             frames: Vec::with_capacity(BATCH_FRAMES),
+            shutdown_at: None,
         }
     }
 
@@ -67,6 +70,7 @@ impl FrameBatch {
     fn clear(&mut self) {
         self.bytes.clear();
         self.frames.clear();
+        self.shutdown_at = None;
     }
 }
 
@@ -114,16 +118,14 @@ impl Dispatcher {
     pub fn start(
         n: usize,
         rules: &Arc<RuleSet>,
-        sensor_id: &Arc<str>,
-        verify_checksums: bool,
+        cfg: &WorkerConfig,
     ) -> std::io::Result<Dispatcher> {
         let (events_tx, events) = mpsc::sync_channel::<EventBatch>(n * BATCHES_PER_WORKER);
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             let (to_worker, from_reader) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
             let (to_free, free) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
-            let mut worker =
-                Worker::new(Arc::clone(rules), Arc::clone(sensor_id), verify_checksums);
+            let mut worker = Worker::new(Arc::clone(rules), cfg.clone());
             let events_tx = events_tx.clone();
             let (events_back, events_free) = mpsc::sync_channel::<EventBatch>(BATCHES_PER_WORKER);
             let thread = thread::Builder::new()
@@ -148,6 +150,9 @@ impl Dispatcher {
                             };
                             // An EventBatch cannot fail to take an event.
                             let _ = worker.process(&frame, m.pcap_cnt, &mut events);
+                        }
+                        if let Some(now) = batch.shutdown_at {
+                            let _ = worker.shutdown(now, &mut events);
                         }
                         if !events.records.is_empty() && events_tx.send(events).is_err() {
                             break;
@@ -250,17 +255,14 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Sends the partial batches, waits for the workers, delivers their last events and
-    /// returns their merged counters.
-    pub fn finish(mut self, sink: &mut impl EventSink) -> std::io::Result<WorkerStats> {
+    /// Sends the partial batches, has every worker end its flows at packet time `now`,
+    /// waits for the workers, delivers their last events and returns their merged counters.
+    pub fn finish(mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<WorkerStats> {
         for idx in 0..self.workers.len() {
-            let pending = self
-                .workers
-                .get(idx)
-                .is_some_and(|w| !w.filling.frames.is_empty());
-            if pending {
-                self.send_batch(idx, sink)?;
+            if let Some(w) = self.workers.get_mut(idx) {
+                w.filling.shutdown_at = Some(now);
             }
+            self.send_batch(idx, sink)?;
         }
         let mut threads = Vec::with_capacity(self.workers.len());
         for w in self.workers.drain(..) {

@@ -16,7 +16,7 @@ use super::dispatch::Dispatcher;
 use super::output::EveOutput;
 use super::rules::{load_rules, report_to_stderr};
 use super::stats::WorkerStats;
-use super::worker::Worker;
+use super::worker::{Worker, WorkerConfig};
 use crate::capture::PcapFile;
 
 /// What `replay` was asked to do.
@@ -36,8 +36,49 @@ pub struct ReplayOptions {
     pub workers: usize,
     /// Drop packets with wrong checksums.
     pub verify_checksums: bool,
+    /// Flows each worker tracks before it evicts the least recently seen.
+    pub flow_capacity: usize,
+    /// Which event types to write.
+    pub eve_types: EveTypes,
     /// Capture files, in order.
     pub pcaps: Vec<PathBuf>,
+}
+
+/// Which EVE event types a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EveTypes {
+    /// `alert` records.
+    pub alert: bool,
+    /// `flow` records.
+    pub flow: bool,
+}
+
+impl EveTypes {
+    /// Every type the sensor produces (Suricata's default eve-log types, as far as we have them).
+    pub const ALL: EveTypes = EveTypes {
+        alert: true,
+        flow: true,
+    };
+
+    /// Parses a comma-separated list such as `alert,flow`.
+    pub fn parse(list: &str) -> Result<EveTypes, String> {
+        let mut t = EveTypes {
+            alert: false,
+            flow: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "alert" => t.alert = true,
+                "flow" => t.flow = true,
+                other => {
+                    return Err(format!(
+                        "unknown EVE event type '{other}' (known: alert, flow)"
+                    ))
+                }
+            }
+        }
+        Ok(t)
+    }
 }
 
 /// How a replay went.
@@ -90,28 +131,27 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     )?;
 
     let started = Instant::now();
-    let sensor_id: Arc<str> = Arc::from(opts.sensor_id.as_str());
+    let cfg = WorkerConfig {
+        sensor_id: Arc::from(opts.sensor_id.as_str()),
+        verify_checksums: opts.verify_checksums,
+        flow_capacity: opts.flow_capacity,
+        log_flows: opts.eve_types.flow,
+        log_alerts: opts.eve_types.alert,
+    };
     let mut failures = Vec::new();
     let mut pcap_cnt = 0u64;
+    let mut last_secs = i64::MIN;
     let mut pipeline = if opts.workers > 1 {
-        Pipeline::Threads(Dispatcher::start(
-            opts.workers,
-            &rules,
-            &sensor_id,
-            opts.verify_checksums,
-        )?)
+        Pipeline::Threads(Dispatcher::start(opts.workers, &rules, &cfg)?)
     } else {
-        Pipeline::Inline(Box::new(Worker::new(
-            rules,
-            sensor_id,
-            opts.verify_checksums,
-        )))
+        Pipeline::Inline(Box::new(Worker::new(rules, cfg)))
     };
     'files: for file in &mut files {
         loop {
             match file.next_frame() {
                 Ok(Some(frame)) => {
                     pcap_cnt += 1;
+                    last_secs = last_secs.max(frame.ts.secs);
                     match &mut pipeline {
                         Pipeline::Inline(w) => w.process(&frame, pcap_cnt, &mut out),
                         Pipeline::Threads(d) => d.dispatch(&frame, pcap_cnt, &mut out),
@@ -127,8 +167,14 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         }
     }
     let stats = match pipeline {
-        Pipeline::Inline(w) => w.stats(),
-        Pipeline::Threads(d) => d.finish(&mut out).context("cannot write events")?,
+        Pipeline::Inline(mut w) => {
+            w.shutdown(last_secs, &mut out)
+                .context("cannot write events")?;
+            w.stats()
+        }
+        Pipeline::Threads(d) => d
+            .finish(last_secs, &mut out)
+            .context("cannot write events")?,
     };
     out.flush().context("cannot write events")?;
     let offered = out.offered_to_uplink();

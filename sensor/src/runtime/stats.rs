@@ -54,9 +54,7 @@ impl WorkerStats {
         self.malformed += o.malformed;
         self.not_ip += o.not_ip;
         self.bad_checksum += o.bad_checksum;
-        self.flows.created += o.flows.created;
-        self.flows.timed_out += o.flows.timed_out;
-        self.flows.refused_full += o.flows.refused_full;
+        self.flows.merge(&o.flows);
     }
 
     /// The human summary printed at the end of a replay.
@@ -65,7 +63,7 @@ impl WorkerStats {
         format!(
             "replay: {} packets, {} bytes, {} alerts, {} decode errors \
              (truncated {}, malformed {}, bad checksum {}), {} non-IP, {} flows \
-             ({} refused: table full), elapsed {:.3} s, {:.0} pkt/s, {:.1} Mbit/s",
+             ({} timed out, {} evicted, {} at shutdown), elapsed {:.3} s, {:.0} pkt/s, {:.1} Mbit/s",
             self.packets,
             self.bytes,
             self.alerts,
@@ -75,7 +73,9 @@ impl WorkerStats {
             self.bad_checksum,
             self.not_ip,
             self.flows.created,
-            self.flows.refused_full,
+            self.flows.timed_out,
+            self.flows.evicted,
+            self.flows.shutdown,
             secs,
             self.packets as f64 / secs,
             self.bytes as f64 * 8.0 / secs / 1e6,

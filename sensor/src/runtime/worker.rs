@@ -11,11 +11,26 @@ use super::output::EventSink;
 use super::stats::WorkerStats;
 use crate::capture::Frame;
 use crate::decode::decode;
-use crate::event::{write_alert, AlertContext};
-use crate::flow::FlowTable;
+use crate::event::{write_alert, write_flow, AlertContext};
+use crate::flow::{EndReason, Flow, FlowTable};
 
-/// Flows one worker tracks before it refuses new ones (until issue-sized memcaps arrive).
+/// Flows one worker tracks before it evicts the least recently seen.
 pub const DEFAULT_FLOW_CAPACITY: usize = 65_536;
+
+/// How a worker is set up.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Sensor id for the `sensor` object of every event.
+    pub sensor_id: Arc<str>,
+    /// Drop packets with wrong checksums.
+    pub verify_checksums: bool,
+    /// Flow table capacity.
+    pub flow_capacity: usize,
+    /// Write EVE `flow` records.
+    pub log_flows: bool,
+    /// Write EVE `alert` records.
+    pub log_alerts: bool,
+}
 
 /// One worker's state.
 #[derive(Debug)]
@@ -23,24 +38,40 @@ pub struct Worker {
     rules: Arc<RuleSet>,
     scratch: Scratch,
     flows: FlowTable,
-    verify_checksums: bool,
-    sensor_id: Arc<str>,
+    cfg: WorkerConfig,
     /// Alert records of the current packet, newline-terminated, held until detection is done
     /// so that a matching `pass` rule can discard them.
     pending: Vec<u8>,
+    /// Flow records ended by the current packet, newline-terminated.
+    ended: Vec<u8>,
     stats: WorkerStats,
+}
+
+/// Serialises an ended flow into `buf` (newline-terminated) when flows are logged.
+fn log_flow(buf: &mut Vec<u8>, cfg: &WorkerConfig, flow: &Flow, reason: EndReason) {
+    if cfg.log_flows && write_flow(buf, flow, reason, &cfg.sensor_id).is_ok() {
+        buf.push(b'\n');
+    }
+}
+
+/// Hands newline-terminated records to the sink one by one.
+fn emit_all(sink: &mut impl EventSink, kind: &'static str, records: &[u8]) -> std::io::Result<()> {
+    for record in records.split_inclusive(|b| *b == b'\n') {
+        sink.emit(kind, record)?;
+    }
+    Ok(())
 }
 
 impl Worker {
     /// A worker over `rules`.
-    pub fn new(rules: Arc<RuleSet>, sensor_id: Arc<str>, verify_checksums: bool) -> Worker {
+    pub fn new(rules: Arc<RuleSet>, cfg: WorkerConfig) -> Worker {
         Worker {
             scratch: rules.scratch(),
             rules,
-            flows: FlowTable::with_capacity(DEFAULT_FLOW_CAPACITY),
-            verify_checksums,
-            sensor_id,
+            flows: FlowTable::with_capacity(cfg.flow_capacity),
+            cfg,
             pending: Vec::with_capacity(64 * 1024),
+            ended: Vec::with_capacity(64 * 1024),
             stats: WorkerStats::default(),
         }
     }
@@ -50,6 +81,16 @@ impl Worker {
         let mut s = self.stats;
         s.flows = self.flows.counters();
         s
+    }
+
+    /// Ends every flow still open (the end of a replay at packet time `now`), writing their
+    /// records to `sink`.
+    pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
+        self.ended.clear();
+        let (ended, cfg) = (&mut self.ended, &self.cfg);
+        self.flows
+            .drain(now, &mut |f, r| log_flow(ended, cfg, f, r));
+        emit_all(sink, "flow", &self.ended)
     }
 
     /// Runs one frame through the pipeline; events go to `sink`.
@@ -64,14 +105,22 @@ impl Worker {
         if (frame.data.len() as u64) < u64::from(frame.wire_len) {
             self.stats.snaplen_cut += 1;
         }
-        let packet = match decode(frame.link, frame.data, self.verify_checksums) {
+        let packet = match decode(frame.link, frame.data, self.cfg.verify_checksums) {
             Ok(p) => p,
             Err(e) => {
                 self.stats.count_decode_error(e);
                 return Ok(());
             }
         };
-        let flow = self.flows.track(&packet, frame.ts);
+        self.ended.clear();
+        let (ended, cfg) = (&mut self.ended, &self.cfg);
+        let flow = self
+            .flows
+            .track(&packet, frame.ts, frame.data.len() as u64, &mut |f, r| {
+                log_flow(ended, cfg, f, r)
+            });
+        emit_all(sink, "flow", &self.ended)?;
+
         let input = DetectInput {
             src_ip: packet.src_ip,
             dst_ip: packet.dst_ip,
@@ -79,18 +128,18 @@ impl Worker {
             dst_port: packet.dst_port,
             ip_proto: packet.ip_proto,
             payload: packet.payload,
-            flow: flow.map_or(FlowState::default(), |f| FlowState {
-                to_server: f.to_server,
-                established: f.established,
+            flow: FlowState {
+                to_server: flow.to_server,
+                established: flow.established,
                 tracked: true,
-            }),
+            },
         };
         let ctx = AlertContext {
             ts: frame.ts,
             pcap_cnt,
             packet: &packet,
-            flow,
-            sensor_id: &self.sensor_id,
+            flow: Some(flow),
+            sensor_id: &self.cfg.sensor_id,
         };
         self.pending.clear();
         let mut passed = false;
@@ -102,7 +151,8 @@ impl Worker {
                 return;
             }
             if rule.action == Action::Pass {
-                // Suricata's action order puts pass first: it silences the packet's alerts.
+                // Suricata's action order puts pass first: it silences the packet's alerts,
+                // including those of rules that matched before it in load order.
                 passed = true;
                 return;
             }
@@ -117,12 +167,13 @@ impl Worker {
         if let Some(e) = write_err {
             return Err(e);
         }
-        if passed {
+        if passed || alerts == 0 {
             return Ok(());
         }
         self.stats.alerts += alerts;
-        for record in self.pending.split_inclusive(|b| *b == b'\n') {
-            sink.emit("alert", record)?;
+        self.flows.mark_alerted(flow.slot);
+        if self.cfg.log_alerts {
+            emit_all(sink, "alert", &self.pending)?;
         }
         Ok(())
     }

@@ -218,7 +218,7 @@ fn plan_checks(checks: Option<&Yaml>) -> Result<Vec<Filter>, String> {
                         }
                     }
                     let filter = Filter::from_yaml(body).map_err(|e| format!("odd filter: {e}"))?;
-                    if !filter.is_alert_only() {
+                    if !filter.is_evaluable() {
                         return Err(match filter.event_type() {
                             Some(et) => format!("needs event_type {et}"),
                             None => {

@@ -17,6 +17,9 @@
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
+/// EVE event types the sensor writes today; checks on others are skipped.
+pub const PRODUCED_EVENT_TYPES: &[&str] = &["alert", "flow"];
+
 /// One `filter` check: an exact record count and the conditions a record must meet.
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -95,23 +98,29 @@ impl Filter {
             .and_then(|(_, v)| v.as_str())
     }
 
-    /// Whether this filter can only ever match alert records: it says
-    /// `event_type: alert`, or it has no event_type and all its keys are
-    /// `alert.*` fields.
-    pub fn is_alert_only(&self) -> bool {
+    /// Whether this filter can only ever match records of types the sensor
+    /// produces ([`PRODUCED_EVENT_TYPES`]): it names such an `event_type`, or
+    /// it has no event_type and all its keys are fields of such records
+    /// (`alert.*`, `flow.*`).
+    pub fn is_evaluable(&self) -> bool {
+        let produced_field = |s: &str| {
+            PRODUCED_EVENT_TYPES
+                .iter()
+                .any(|t| s.strip_prefix(t).is_some_and(|rest| rest.starts_with('.')))
+        };
         match self.event_type() {
-            Some(et) => et == "alert",
+            Some(et) => PRODUCED_EVENT_TYPES.contains(&et),
             None => {
                 !self.conditions.is_empty()
                     && self.conditions.iter().all(|(k, v)| match k.as_str() {
                         "has-key" | "not-has-key" => match v {
-                            Json::String(s) => s.starts_with("alert."),
-                            Json::Array(items) => items
-                                .iter()
-                                .all(|i| i.as_str().is_some_and(|s| s.starts_with("alert."))),
+                            Json::String(s) => produced_field(s),
+                            Json::Array(items) => {
+                                items.iter().all(|i| i.as_str().is_some_and(produced_field))
+                            }
                             _ => false,
                         },
-                        key => key.starts_with("alert."),
+                        key => produced_field(key),
                     })
             }
         }
@@ -329,7 +338,7 @@ mod tests {
         );
         let other = json!({"event_type":"dns","dns":{"rrname":"x"}});
         assert_eq!(f.matching(&[alert(), other]), 1);
-        assert!(f.is_alert_only());
+        assert!(f.is_evaluable());
     }
 
     #[test]
@@ -375,9 +384,13 @@ mod tests {
 
     #[test]
     fn alert_only_detection() {
-        assert!(filter("count: 0\nmatch: {alert.signature_id: 2}").is_alert_only());
-        assert!(!filter("count: 1\nmatch: {event_type: dns}").is_alert_only());
-        assert!(!filter("count: 1\nmatch: {app_proto: http}").is_alert_only());
+        assert!(filter("count: 0\nmatch: {alert.signature_id: 2}").is_evaluable());
+        assert!(!filter("count: 1\nmatch: {event_type: dns}").is_evaluable());
+        assert!(!filter("count: 1\nmatch: {app_proto: http}").is_evaluable());
+        assert!(
+            filter("count: 1\nmatch: {event_type: flow, flow.reason: shutdown}").is_evaluable()
+        );
+        assert!(filter("count: 1\nmatch: {flow.alerted: true}").is_evaluable());
         assert!(
             Filter::from_yaml(&serde_yaml::from_str::<Yaml>("match: {a: 1}").unwrap()).is_err()
         );
