@@ -6,6 +6,7 @@
 //! `unsafe` `GlobalAlloc` trait: that one impl, in this test binary only, is why unsafe code is
 //! allowed here. The library itself has none.
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
 

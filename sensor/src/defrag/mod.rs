@@ -40,7 +40,7 @@ pub use policy::{OverlapPolicy, UnknownPolicy};
 use std::collections::HashMap;
 
 use crate::capture::Timestamp;
-use crate::decode::Vlans;
+use crate::decode::{LinkType, Vlans};
 use parse::{parse, FragInfo, Parsed};
 
 /// Bytes per arena chunk. Small enough that tiny fragments waste little, large enough that
@@ -66,7 +66,8 @@ pub struct DefragConfig {
     pub max_bytes: usize,
     /// Fragments one datagram may hold (2..=65534); more drops the datagram.
     pub max_fragments_per_tracker: usize,
-    /// Seconds after its last fragment that an incomplete datagram is dropped.
+    /// Seconds after its last fragment that an incomplete datagram is dropped (clamped to
+    /// Suricata's 1..=86400).
     pub timeout_secs: i64,
     /// How overlapping data is resolved.
     pub policy: OverlapPolicy,
@@ -247,10 +248,11 @@ pub struct Defragmenter {
 
 impl Defragmenter {
     /// A defragmenter with every pool allocated now (`max_fragments_per_tracker` is clamped
-    /// to 2..=65534).
+    /// to 2..=65534, `timeout_secs` to 1..=86400).
     pub fn new(cfg: DefragConfig) -> Defragmenter {
         let mut cfg = cfg;
         cfg.max_fragments_per_tracker = cfg.max_fragments_per_tracker.clamp(2, 65_534);
+        cfg.timeout_secs = cfg.timeout_secs.clamp(1, 86_400);
         let n_trackers = cfg.max_trackers.min(NIL as usize - 1);
         let n_chunks = (cfg.max_bytes / CHUNK_SIZE).min(NIL as usize - 1);
         // Every fragment holds at least one byte, hence one chunk: as many records as chunks.
@@ -379,6 +381,21 @@ impl Defragmenter {
                 self.reassemble(slot, total)
             }
             _ => DefragOutcome::Held,
+        }
+    }
+
+    /// [`push`](Self::push) for a whole captured frame: finds its IP layer with [`ip_layer`]
+    /// (`NotFragment` when there is none).
+    pub fn push_frame(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        vlans: Vlans,
+        ts: Timestamp,
+    ) -> DefragOutcome<'_> {
+        match ip_layer(link, frame) {
+            Some(ip) => self.push(ip, vlans, ts),
+            None => DefragOutcome::NotFragment,
         }
     }
 

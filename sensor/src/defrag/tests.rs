@@ -573,6 +573,15 @@ fn ip_layer_walks_every_link_type() {
     null.extend_from_slice(&ip);
     assert_eq!(ip_layer(LinkType::Null, &null), Some(ip.as_slice()));
     assert_eq!(ip_layer(LinkType::RawIp, &ip), Some(ip.as_slice()));
+    let mut d = defrag(OverlapPolicy::Bsd);
+    assert_eq!(
+        d.push_frame(LinkType::Ethernet, &eth, Vlans::default(), TS),
+        DefragOutcome::Held
+    );
+    assert_eq!(
+        d.push_frame(LinkType::Ethernet, &eth[..20], Vlans::default(), TS),
+        DefragOutcome::NotFragment
+    );
     let mut arp = vec![0u8; 12];
     arp.extend_from_slice(&[0x08, 0x06, 0, 1]);
     assert_eq!(ip_layer(LinkType::Ethernet, &arp), None);
@@ -643,7 +652,12 @@ proptest::proptest! {
             w[6] = 58;
             w
         };
-        let mut d = defrag(policy);
+        // Up to 3000 / 8 fragments plus duplicates: above the default per-datagram limit.
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            max_fragments_per_tracker: 1024,
+            ..DefragConfig::default()
+        });
         let mut got = Vec::new();
         for (off, more, data) in &frags {
             if let Some(r) = push(&mut d, &mk(*off, *more, data)) {
