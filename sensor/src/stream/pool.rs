@@ -214,19 +214,6 @@ pub mod bits {
         map.get(i / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 
-    /// True when any bit of `[a, b)` is set.
-    pub fn any(map: &[u64; WORDS], a: usize, b: usize) -> bool {
-        words(a, b).any(|w| map.get(w).is_some_and(|x| x & mask(w, a, b) != 0))
-    }
-
-    /// True when every bit of `[a, b)` is set.
-    pub fn all(map: &[u64; WORDS], a: usize, b: usize) -> bool {
-        words(a, b).all(|w| {
-            let m = mask(w, a, b);
-            map.get(w).is_some_and(|x| x & m == m)
-        })
-    }
-
     /// The first index in `[a, b)` whose bit equals `value`.
     pub fn find(map: &[u64; WORDS], a: usize, b: usize, value: bool) -> Option<usize> {
         for w in words(a, b) {
@@ -265,15 +252,12 @@ mod tests {
         assert!(!bits::get(&m, 2));
         assert!(bits::get(&m, 3) && bits::get(&m, 64) && bits::get(&m, 129));
         assert!(!bits::get(&m, 130));
-        assert!(bits::all(&m, 3, 130) && !bits::all(&m, 2, 130));
-        assert!(bits::any(&m, 0, 4) && !bits::any(&m, 130, CHUNK));
         assert_eq!(bits::find(&m, 0, CHUNK, true), Some(3));
         assert_eq!(bits::find(&m, 3, CHUNK, false), Some(130));
         assert_eq!(bits::rfind(&m, 0, CHUNK, true), Some(129));
         assert_eq!(bits::rfind(&m, 0, 100, false), Some(2));
         assert_eq!(bits::find(&m, 10, 100, false), None);
         bits::set(&mut m, 0, CHUNK);
-        assert!(bits::all(&m, 0, CHUNK));
         assert_eq!(bits::find(&m, 0, CHUNK, false), None);
     }
 
