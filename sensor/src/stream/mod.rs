@@ -22,7 +22,8 @@
 //!
 //! # Semantics
 //!
-//! * **State machine**: SYN -> SYN/ACK -> ACK establishes (Suricata's 3WHS); data is
+//! * **State machine**: SYN -> SYN/ACK -> ACK establishes (Suricata's 3WHS; the split
+//!   handshake SYN, SYN, SYN/ACK, ACK works too); data is
 //!   reassembled once a direction's initial sequence number is known and the session is at
 //!   least in SYN_RECV. `midstream` (default false, as `stream.midstream`) picks up sessions
 //!   whose handshake was not seen; `async_oneside` (default false) lets a session whose
@@ -30,7 +31,9 @@
 //!   finished (`Closing`, then `Closed` when both sides sent FIN); a valid RST closes at once.
 //! * **SYN with data** is reassembled only when the SYN carries the TCP Fast Open option
 //!   ([`TcpSegment::tfo`]), as Suricata does; otherwise the data is ignored and counted.
-//! * **RST with data**: a valid RST's payload is reassembled (some stacks deliver it), counted.
+//! * **RST with data**: counted, not reassembled: receivers never hand RST payload to the
+//!   application, and Suricata keeps it out of the stream too (detection may still inspect it
+//!   per packet).
 //! * **In-order data is final**: once a byte is contiguous with the stream it cannot change;
 //!   later copies of it are retransmissions (compared, and counted as `overlap_diff_data` when
 //!   different). Every receiving stack behaves the same way for data it already accepted.
@@ -41,9 +44,12 @@
 //!   hole (data written into a hole by a later segment has no marker of its own unless it
 //!   starts that segment: a close approximation of Suricata's segment list).
 //! * **Gaps**: a hole is skipped when the receiver acknowledged past it (the peer's ACK is
-//!   beyond the missing bytes: the data existed and the sensor lost it), on a valid RST, or
-//!   when the caller flushes the stream at flow end. Skipping counts `reassembly_gap` and the
-//!   next delivered chunk has `after_gap` set and no context.
+//!   beyond the missing bytes: the data existed and the sensor lost it; counted as
+//!   `reassembly_gap`, event [`StreamEvents::GAP`]), and after a valid RST or when the caller
+//!   flushes the stream at flow end (counted as `holes_flushed`: such data may never have been
+//!   sent, and Suricata raises no gap for it either, see suricata-verify
+//!   `tcp-rst-unacked-stream-03-gap`). Either way the next chunk has `after_gap` set and no
+//!   context.
 //! * **Depth**: bytes at stream offsets at or past `depth` (default 1 MiB, 0 = unlimited) are
 //!   not kept; `stream_depth_reached` counts each direction once.
 //! * **Memory** is bounded by `memcap` per worker and `max_chunks_per_flow` per flow (an
@@ -188,11 +194,11 @@ impl StreamEvents {
     pub const FLOW_LIMIT_DROP: StreamEvents = StreamEvents(1 << 7);
     /// Data cut at the reassembly depth.
     pub const DEPTH_REACHED: StreamEvents = StreamEvents(1 << 8);
-    /// A hole was skipped.
+    /// A hole the receiver acknowledged was skipped (data lost before the sensor).
     pub const GAP: StreamEvents = StreamEvents(1 << 9);
     /// Data on a SYN without the Fast Open option was ignored.
     pub const SYN_DATA_IGNORED: StreamEvents = StreamEvents(1 << 10);
-    /// A valid RST carried data.
+    /// A valid RST carried data (not added to the stream).
     pub const RST_WITH_DATA: StreamEvents = StreamEvents(1 << 11);
     /// An RST outside the sender's sequence space was ignored.
     pub const INVALID_RST: StreamEvents = StreamEvents(1 << 12);
@@ -301,8 +307,11 @@ pub struct StreamCounters {
     pub overlap: u64,
     /// ... with different bytes (`tcp.overlap_diff_data`).
     pub overlap_diff_data: u64,
-    /// Holes skipped (`tcp.reassembly_gap`).
+    /// Holes skipped that the receiver had acknowledged: data the sensor lost
+    /// (`tcp.reassembly_gap`).
     pub reassembly_gap: u64,
+    /// Holes skipped at a valid RST or flow end without having been acknowledged.
+    pub holes_flushed: u64,
     /// Segments (partly) refused by the memcap (`tcp.segment_memcap_drop`).
     pub segment_memcap_drop: u64,
     /// Segments (partly) refused by the per-flow chunk limit.
@@ -333,6 +342,8 @@ const F_INIT: u8 = 1;
 const F_FIN: u8 = 1 << 1;
 const F_DEPTH: u8 = 1 << 2;
 const F_GAP_PENDING: u8 = 1 << 3;
+/// Holes may be skipped regardless of ACKs (valid RST, flow end).
+const F_FLUSH: u8 = 1 << 4;
 
 /// One direction of a session.
 #[derive(Debug, Default)]
@@ -347,8 +358,8 @@ struct Half {
     delivered: u64,
     /// Where the current contiguous run began (stream start or the end of the last gap).
     ctx_start: u64,
-    /// Holes below this may be skipped (receiver ACKed past them, RST, flush).
-    gap_to: u64,
+    /// The receiver acknowledged everything below this offset.
+    acked: u64,
     /// Highest stream offset + 1 seen in data.
     high: u64,
     /// Offset of the FIN, when `F_FIN`.
@@ -396,6 +407,8 @@ pub struct TcpStream {
     state: TcpState,
     /// Which half sent the first SYN (0 = to_server).
     initiator: u8,
+    /// Which half sent the SYN/ACK (the server, except in a split handshake).
+    synack_from: u8,
     /// Chunks held, both directions.
     chunks: u32,
     half: [Half; 2],
@@ -520,6 +533,9 @@ impl Reassembler {
                         if seg.tfo {
                             take_data = true;
                         } else {
+                            // Not stream data; remembered only so that a SYN/ACK that
+                            // acknowledges it is still recognised.
+                            s.half[d].high = seg.payload.len() as u64;
                             self.counters.syn_data_ignored += 1;
                             ev |= StreamEvents::SYN_DATA_IGNORED;
                         }
@@ -531,6 +547,7 @@ impl Reassembler {
                     self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
                     self.init_half(s, o, seg.ack.wrapping_sub(1), seg.ack);
                     s.initiator = o as u8;
+                    s.synack_from = d as u8;
                     s.state = TcpState::SynRecv;
                     self.counters.sessions += 1;
                     self.counters.midstream_pickups += 1;
@@ -553,17 +570,25 @@ impl Reassembler {
                 if f.rst {
                     s.state = TcpState::Closed;
                 } else if f.syn && !f.ack {
-                    if d == init && s.half[d].isn != seg.seq && s.half[d].head == NONE {
-                        // A SYN retransmitted with a new ISN replaces the old one.
+                    if d == init {
+                        if s.half[d].isn != seg.seq && s.half[d].head == NONE {
+                            // A SYN retransmitted with a new ISN replaces the old one.
+                            self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
+                        }
+                    } else if s.half[d].head == NONE {
+                        // Split handshake (4WHS): the server answers the SYN with a SYN of
+                        // its own, and the client sends the SYN/ACK.
                         self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
-                    } else if d != init {
-                        ev |= StreamEvents::INVALID_HANDSHAKE;
                     }
                 } else if f.syn {
-                    let c = &s.half[init];
-                    let acked = i64::from(seg.ack.wrapping_sub(c.base_seq) as i32);
-                    if d != init && acked >= 0 && acked as u64 <= c.high {
-                        self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
+                    // SYN/ACK: it must acknowledge the other side's SYN (and any SYN data).
+                    let h = &s.half[o];
+                    let acked = i64::from(seg.ack.wrapping_sub(h.base_seq) as i32);
+                    if h.is_init() && acked >= 0 && acked as u64 <= h.high {
+                        if d != init {
+                            self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
+                        }
+                        s.synack_from = d as u8;
                         s.state = TcpState::SynRecv;
                     } else {
                         ev |= StreamEvents::INVALID_HANDSHAKE;
@@ -577,15 +602,15 @@ impl Reassembler {
                 }
             }
             TcpState::SynRecv => {
-                let init = usize::from(s.initiator);
+                let sa = usize::from(s.synack_from);
                 if f.rst {
                     s.state = TcpState::Closed;
                 } else if f.syn {
                     // Retransmitted SYN or SYN/ACK: nothing new.
                 } else {
-                    if d == init && f.ack {
-                        let srv = &s.half[o];
-                        if seg.ack.wrapping_sub(srv.base_seq) as i32 >= 0 {
+                    if d != sa && f.ack {
+                        let h = &s.half[sa];
+                        if seg.ack.wrapping_sub(h.base_seq) as i32 >= 0 {
                             s.state = TcpState::Established;
                         } else {
                             ev |= StreamEvents::INVALID_HANDSHAKE;
@@ -601,8 +626,9 @@ impl Reassembler {
                     }
                 } else if f.rst {
                     if self.rst_valid(&s.half[d], seg.seq) {
+                        // RST data (RFC 1122 4.2.2.12 "diagnostic text") never reaches the
+                        // application, so it is not stream data (Suricata's bug 6244 cases).
                         s.state = TcpState::Closed;
-                        take_data = s.half[d].is_init();
                         if !seg.payload.is_empty() {
                             self.counters.rst_with_data += 1;
                             ev |= StreamEvents::RST_WITH_DATA;
@@ -659,7 +685,7 @@ impl Reassembler {
         if f.rst && s.state == TcpState::Closed {
             // Nothing more will fill the holes: deliver what is buffered past them.
             for h in &mut s.half {
-                h.gap_to = u64::MAX;
+                h.flags |= F_FLUSH;
             }
         }
         if f.ack && s.state >= TcpState::SynRecv && s.half[o].is_init() {
@@ -670,7 +696,7 @@ impl Reassembler {
                 if h.flags & F_FIN != 0 {
                     to = to.min(h.fin_at);
                 }
-                h.gap_to = h.gap_to.max(to);
+                h.acked = h.acked.max(to);
             }
         }
         for i in [d, o] {
@@ -743,7 +769,7 @@ impl Reassembler {
     pub fn flush(&mut self, s: &mut TcpStream) {
         for h in &mut s.half {
             if h.is_init() {
-                h.gap_to = u64::MAX;
+                h.flags |= F_FLUSH;
             }
         }
     }
@@ -773,24 +799,35 @@ impl Reassembler {
                 self.counters.stream_depth_reached += 1;
                 ev |= StreamEvents::DEPTH_REACHED;
             }
-            if h.delivered < h.next || h.gap_to <= h.next || h.next >= self.depth {
+            let limit = if h.flags & F_FLUSH != 0 {
+                u64::MAX
+            } else {
+                h.acked
+            };
+            if h.delivered < h.next || limit <= h.next || h.next >= self.depth {
                 return ev;
             }
             let target = match first_present(&self.pool, h, h.next) {
-                Some(p) => p.min(h.gap_to),
-                None if h.gap_to == u64::MAX => return ev,
-                None => h.gap_to,
+                Some(p) => p.min(limit),
+                None if limit == u64::MAX => return ev,
+                None => limit,
             }
             .min(self.depth);
             if target <= h.next {
                 return ev;
             }
+            // A hole the receiver acknowledged (partly) held data the sensor lost: a gap in
+            // Suricata's sense. One skipped at RST or flow end may never have been sent.
+            if h.next < h.acked {
+                self.counters.reassembly_gap += 1;
+                ev |= StreamEvents::GAP;
+            } else {
+                self.counters.holes_flushed += 1;
+            }
             h.next = target;
             h.delivered = target;
             h.ctx_start = target;
             h.flags |= F_GAP_PENDING;
-            self.counters.reassembly_gap += 1;
-            ev |= StreamEvents::GAP;
             free_below(&mut self.pool, s, d, target);
         }
     }

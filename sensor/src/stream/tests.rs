@@ -397,13 +397,15 @@ fn fin_and_rst_close() {
     let o = h.feed(C, rst);
     assert!(o.events.contains(StreamEvents::INVALID_RST));
     assert_eq!(o.state, TcpState::Established);
-    // A valid RST with data: reassembled, and the buffered data past the hole is delivered.
+    // A valid RST with data: the data is not stream data; the buffered data past the hole
+    // is delivered after a gap.
     let mut rst = data(C0, S0, b"rst!");
     rst.flags.rst = true;
     let o = h.feed(C, rst);
     assert!(o.events.contains(StreamEvents::RST_WITH_DATA));
     assert_eq!(o.state, TcpState::Closed);
-    assert_eq!(h.out[0], b"rst!later");
+    assert_eq!(h.out[0], b"later");
+    assert_eq!(h.gaps[0], 1);
     let c = h.r.counters();
     assert_eq!((c.rst, c.invalid_rst, c.rst_with_data), (2, 1, 1));
 }
@@ -624,4 +626,70 @@ proptest::proptest! {
         h.r.release(&mut h.s);
         proptest::prop_assert_eq!(h.r.counters().chunks_in_use, 0);
     }
+}
+
+#[test]
+fn split_handshake_establishes() {
+    // SYN from the client, SYN from the server, SYN/ACK from the client, ACK from the server.
+    let mut h = H::new(StreamConfig::default());
+    let syn = |seq| TcpSegment {
+        seq,
+        flags: flags(true, false, false, false),
+        ..TcpSegment::default()
+    };
+    h.feed(C, syn(CISN));
+    h.feed(S, syn(SISN));
+    let synack = TcpSegment {
+        seq: CISN,
+        ack: S0,
+        flags: flags(true, true, false, false),
+        ..TcpSegment::default()
+    };
+    assert_eq!(h.feed(C, synack).state, TcpState::SynRecv);
+    assert_eq!(h.feed(S, data(S0, C0, b"")).state, TcpState::Established);
+    h.feed(C, data(C0, S0, b"EVIL"));
+    assert_eq!(h.out[0], b"EVIL");
+    assert_eq!(h.r.counters().invalid_handshake, 0);
+}
+
+#[test]
+fn ignored_syn_data_acknowledged_by_the_server_is_a_gap() {
+    let mut h = H::new(StreamConfig::default());
+    let syn = TcpSegment {
+        seq: CISN,
+        flags: flags(true, false, false, false),
+        payload: b"cookie-less",
+        ..TcpSegment::default()
+    };
+    h.feed(C, syn);
+    let synack = TcpSegment {
+        seq: SISN,
+        ack: C0 + 11,
+        flags: flags(true, true, false, false),
+        ..TcpSegment::default()
+    };
+    assert_eq!(h.feed(S, synack).state, TcpState::SynRecv);
+    h.feed(C, data(C0 + 11, S0, b"rest"));
+    assert_eq!(h.out[0], b"rest");
+    let c = h.r.counters();
+    assert_eq!((c.syn_data_ignored, c.reassembly_gap), (1, 1));
+}
+
+#[test]
+fn unacked_hole_skipped_at_rst_is_not_a_gap() {
+    let mut h = H::new(StreamConfig::default());
+    h.handshake(CISN, SISN);
+    h.feed(S, data(S0, C0, b"Please "));
+    h.feed(S, data(S0 + 11, C0, b"Me In!"));
+    let mut rst = data(C0, S0 + 7, b"Access Denied");
+    rst.flags.rst = true;
+    h.feed(C, rst);
+    assert_eq!(h.out[1], b"Please Me In!");
+    assert_eq!(h.gaps[1], 1);
+    let c = h.r.counters();
+    assert_eq!(
+        (c.reassembly_gap, c.holes_flushed, c.rst_with_data),
+        (0, 1, 1)
+    );
+    assert!(h.out[0].is_empty());
 }
