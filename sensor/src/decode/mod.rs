@@ -109,17 +109,17 @@ pub enum Transport {
     Other,
 }
 
-/// Up to two VLAN ids (outer first), as EVE's `vlan` list.
+/// Up to three VLAN ids (outer first), as EVE's `vlan` list; Suricata also keeps three.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Vlans {
-    ids: [u16; 2],
+    ids: [u16; 3],
     len: u8,
 }
 
 impl Vlans {
     /// The ids, outer first.
     pub fn as_slice(&self) -> &[u16] {
-        &self.ids[..usize::from(self.len).min(2)]
+        &self.ids[..usize::from(self.len).min(3)]
     }
 
     fn push(&mut self, id: u16) {

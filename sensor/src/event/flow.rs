@@ -34,6 +34,16 @@ pub fn write_flow(
         write!(out, ",\"dest_port\":{}", flow.server.1)?;
     }
     write!(out, ",\"proto\":\"{}\"", proto_name(flow.proto))?;
+    let [request, response] = flow.icmp;
+    if let Some((t, c)) = request {
+        write!(out, ",\"icmp_type\":{t},\"icmp_code\":{c}")?;
+    }
+    if let Some((t, c)) = response {
+        write!(
+            out,
+            ",\"response_icmp_type\":{t},\"response_icmp_code\":{c}"
+        )?;
+    }
     let vlans = flow.vlans.as_slice();
     if let Some((first, rest)) = vlans.split_first() {
         write!(out, ",\"vlan\":[{first}")?;

@@ -137,6 +137,9 @@ pub struct Flow {
     pub established: bool,
     /// An alert was raised on this flow.
     pub alerted: bool,
+    /// ICMP type and code of the first packet each way (EVE's `icmp_*` and
+    /// `response_icmp_*` on flow records).
+    pub icmp: [Option<(u8, u8)>; 2],
 }
 
 impl Flow {
@@ -161,6 +164,7 @@ impl Flow {
             seen: [false; 2],
             established: false,
             alerted: false,
+            icmp: [None; 2],
         }
     }
 
@@ -216,6 +220,15 @@ impl Flow {
                         TcpProgress::Closing
                     };
                 }
+            }
+            Transport::Icmp {
+                icmp_type,
+                icmp_code,
+            } => {
+                if let Some(slot) = self.icmp.get_mut(dir) {
+                    slot.get_or_insert((icmp_type, icmp_code));
+                }
+                self.established |= self.seen[0] && self.seen[1];
             }
             _ => {
                 if self.seen[0] && self.seen[1] {
