@@ -274,3 +274,53 @@ fn no_allocation_per_packet_once_warm() {
     assert_eq!(c.overlaps, 400);
     assert_eq!(c.timeouts, 7, "{c:?}");
 }
+
+/// Throughput of the common case (MTU-sized, in-order, no overlap) and of an overlap-heavy
+/// case; run with `cargo test --release -p sensor --test defrag -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn throughput() {
+    let payload = vec![0x5a; 8800];
+    for (name, frags) in [
+        (
+            "6 x 1480 in order",
+            (0..6)
+                .map(|i| {
+                    let start = i * 1480;
+                    let end = (start + 1480).min(payload.len());
+                    v4_fragment(0, start as u32, end < payload.len(), &payload[start..end])
+                })
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "11 x 1480 overlapping halves",
+            (0..11)
+                .map(|i| {
+                    let start = i * 736;
+                    let end = (start + 1480).min(payload.len());
+                    v4_fragment(0, start as u32, end < payload.len(), &payload[start..end])
+                })
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        let mut d = Defragmenter::new(DefragConfig::default());
+        let rounds = 20_000u32;
+        let started = std::time::Instant::now();
+        let mut bytes = 0usize;
+        let mut frags = frags;
+        for id in 0..rounds {
+            for f in &mut frags {
+                f[4..6].copy_from_slice(&(id as u16).to_be_bytes());
+                bytes += f.len();
+                let _ = d.push(f, Vlans::default(), Timestamp::default());
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(d.counters().ipv4_reassembled, u64::from(rounds));
+        eprintln!(
+            "{name}: {:.0} fragments/s, {:.2} Gbit/s",
+            f64::from(rounds) * frags.len() as f64 / secs,
+            bytes as f64 * 8.0 / secs / 1e9
+        );
+    }
+}

@@ -5,8 +5,10 @@
 //! Semantics follow Suricata's defrag.c: trackers keyed by (source, destination, IP id,
 //! protocol) for IPv4 and (source, destination, fragment id) for IPv6, plus the VLAN ids; a
 //! tracker lives until its datagram is complete or for `timeout_secs` after its last fragment
-//! (60 s by default); overlapping data is resolved by a selectable [`OverlapPolicy`] (BSD by
-//! default), see [`policy`](OverlapPolicy) for the exact rule. The reassembled datagram
+//! (60 s by default); when every tracker is taken, the least recently used one is recycled
+//! (Suricata recycles an unused tracker once its memcap is reached). Overlapping data is
+//! resolved by a selectable [`OverlapPolicy`] (BSD by default), see
+//! [`OverlapPolicy::new_wins`] for the exact rule. The reassembled datagram
 //! carries the header of the fragment that supplied its first byte, with the lengths fixed,
 //! the IPv4 fragment field cleared and checksum recomputed, and the IPv6 fragment header
 //! removed (the unfragmentable extension headers before it are kept).
@@ -24,8 +26,10 @@
 //!   a different end keeps the first one; the contradicting fragment is `invalid`;
 //! - when the global memcap or the per-tracker fragment limit is hit, the whole datagram is
 //!   dropped (Suricata does so on pool exhaustion too) and counted;
-//! - when every tracker is in use, a new datagram's fragment is refused (`tracker_full`)
-//!   rather than recycling a live tracker;
+//! - Suricata limits fragments globally (`defrag.max-frags`); here the arena bounds them
+//!   globally and `max_fragments_per_tracker` bounds one datagram;
+//! - data beyond the end given by the last fragment is ignored, and a datagram completes as
+//!   soon as `[0, end)` is covered (Suricata's Mf tests behave the same way);
 //! - IPv4 and IPv6 non-last fragments whose length is not a multiple of 8 are kept (as
 //!   Suricata does) and counted as `unaligned`.
 
@@ -107,8 +111,10 @@ pub struct DefragCounters {
     /// Fragments refused as malformed: IP length beyond the captured bytes or shorter than
     /// the headers, no data, end beyond 65535, or a second last fragment with another end.
     pub invalid: u64,
-    /// Fragments refused because every tracker was in use.
+    /// Fragments refused because no tracker could be had (only with `max_trackers` 0).
     pub tracker_full: u64,
+    /// Incomplete datagrams dropped to make room for a new one (least recently used first).
+    pub evicted: u64,
     /// Datagrams dropped because the global memcap could not hold their next fragment.
     pub memcap: u64,
     /// Datagrams dropped for exceeding `max_fragments_per_tracker`.
@@ -119,7 +125,7 @@ pub struct DefragCounters {
     pub timeouts: u64,
     /// Fragments that will never be part of a reassembled packet because they were refused
     /// (`invalid`, `tracker_full`) or their datagram was dropped (memcap, fragment limit,
-    /// oversized, timeout); the fragment that triggered a drop is included.
+    /// oversized, timeout, eviction); the fragment that triggered a drop is included.
     pub fragments_dropped: u64,
 }
 
@@ -128,7 +134,7 @@ pub struct DefragCounters {
 pub enum DropReason {
     /// Malformed (see [`DefragCounters::invalid`]).
     Invalid,
-    /// No tracker free.
+    /// No tracker could be had (`max_trackers` is 0).
     TrackerFull,
     /// Global memcap reached; the datagram was dropped.
     Memcap,
@@ -170,6 +176,8 @@ struct Tracker {
     total: Option<u32>,
     frags: u32,
     data_bytes: u64,
+    /// Some fragment overlapped another: reassembly must apply the policy.
+    overlapped: bool,
     head: u32,
     tail: u32,
     lru_prev: u32,
@@ -184,6 +192,7 @@ impl Default for Tracker {
             total: None,
             frags: 0,
             data_bytes: 0,
+            overlapped: false,
             head: NIL,
             tail: NIL,
             lru_prev: NIL,
@@ -336,13 +345,20 @@ impl Defragmenter {
         };
         let slot = match self.index.get(&key) {
             Some(&slot) => slot,
-            None => match self.new_tracker(key) {
-                Some(slot) => slot,
-                None => {
-                    self.counters.tracker_full += 1;
-                    return self.refuse(DropReason::TrackerFull);
+            None => {
+                if self.free_trackers.is_empty() && self.lru_head != NIL {
+                    let freed = self.free_tracker(self.lru_head);
+                    self.counters.evicted += 1;
+                    self.counters.fragments_dropped += freed;
                 }
-            },
+                match self.new_tracker(key) {
+                    Some(slot) => slot,
+                    None => {
+                        self.counters.tracker_full += 1;
+                        return self.refuse(DropReason::TrackerFull);
+                    }
+                }
+            }
         };
         self.touch(slot, ts.secs);
         let t = self.trackers[slot as usize];
@@ -356,7 +372,8 @@ impl Defragmenter {
             self.counters.too_many_fragments += 1;
             return self.drop_datagram(slot, DropReason::TooManyFragments);
         }
-        if self.overlaps_held(slot, info.offset, end) {
+        let overlapped = self.overlaps_held(slot, info.offset, end);
+        if overlapped {
             self.counters.overlaps += 1;
         }
         let Some(rec) = self.store(ip, &info) else {
@@ -372,6 +389,7 @@ impl Defragmenter {
         t.tail = rec;
         t.frags += 1;
         t.data_bytes += u64::from(len);
+        t.overlapped |= overlapped;
         if !info.more {
             t.total = Some(end);
         }
@@ -544,15 +562,21 @@ impl Defragmenter {
         let rec = self.free_frags.pop()?;
         let mut first = NIL;
         let mut prev = NIL;
-        let mut bytes = prefix.iter().chain(data.iter());
+        let mut written = 0;
         for _ in 0..needed {
             let chunk = self.free_chunks.pop()?;
             let base = chunk as usize * CHUNK_SIZE;
-            for (dst, src) in self.arena[base..base + CHUNK_SIZE]
-                .iter_mut()
-                .zip(&mut bytes)
-            {
-                *dst = *src;
+            let mut filled = 0;
+            while filled < CHUNK_SIZE && written < total {
+                let (src, at) = if written < prefix.len() {
+                    (prefix, written)
+                } else {
+                    (data, written - prefix.len())
+                };
+                let n = (CHUNK_SIZE - filled).min(src.len() - at);
+                self.arena[base + filled..base + filled + n].copy_from_slice(&src[at..at + n]);
+                filled += n;
+                written += n;
             }
             if prev == NIL {
                 first = chunk;
@@ -610,6 +634,11 @@ impl Defragmenter {
             let new = self.frags[ri as usize];
             let start = new.offset.min(total) as usize;
             let end = new.end().min(total) as usize;
+            if !t.overlapped {
+                // Common case: no byte was sent twice, so no policy decision to make.
+                owner[start..end].fill(k as u16);
+                continue;
+            }
             for o in &mut owner[start..end] {
                 let wins = match self.order.get(usize::from(*o)) {
                     None => true,

@@ -414,23 +414,36 @@ fn fragment_limit_per_tracker() {
 }
 
 #[test]
-fn tracker_pool_full_refuses_new_datagrams() {
+fn full_tracker_pool_recycles_the_least_recently_used() {
     let mut d = Defragmenter::new(DefragConfig {
         max_trackers: 2,
         ..DefragConfig::default()
     });
     assert!(push(&mut d, &v4(1, 1, 0, true, &fill(b'A', 8))).is_none());
     assert!(push(&mut d, &v4(2, 1, 0, true, &fill(b'A', 8))).is_none());
+    // Datagram 1 is touched again, so datagram 2 is the least recently used.
+    assert!(push(&mut d, &v4(1, 1, 8, true, &fill(b'B', 8))).is_none());
     assert_eq!(
         d.push(&v4(3, 1, 0, true, &fill(b'A', 8)), Vlans::default(), TS),
+        DefragOutcome::Held
+    );
+    let c = d.counters();
+    assert_eq!((c.evicted, c.fragments_dropped), (1, 1));
+    // Datagram 1 survived and completes; datagram 2's tail now starts a new tracker.
+    assert!(push(&mut d, &v4(1, 1, 16, false, &fill(b'C', 8))).is_some());
+    assert!(push(&mut d, &v4(2, 1, 8, false, &fill(b'B', 8))).is_none());
+    assert_eq!(d.active_trackers(), 2);
+
+    let mut none = Defragmenter::new(DefragConfig {
+        max_trackers: 0,
+        ..DefragConfig::default()
+    });
+    assert_eq!(
+        none.push(&v4(1, 1, 0, true, &fill(b'A', 8)), Vlans::default(), TS),
         DefragOutcome::Dropped(DropReason::TrackerFull)
     );
-    // Existing datagrams still complete, and free their tracker.
-    assert!(push(&mut d, &v4(1, 1, 8, false, &fill(b'B', 8))).is_some());
-    assert!(push(&mut d, &v4(3, 1, 0, true, &fill(b'A', 8))).is_none());
-    let c = d.counters();
+    let c = none.counters();
     assert_eq!((c.tracker_full, c.fragments_dropped), (1, 1));
-    assert_eq!(d.active_trackers(), 2);
 }
 
 #[test]
