@@ -53,7 +53,10 @@
 //! * **Depth**: bytes at stream offsets at or past `depth` (default 1 MiB, 0 = unlimited) are
 //!   not kept; `stream_depth_reached` counts each direction once.
 //! * **Memory** is bounded by `memcap` per worker and `max_chunks_per_flow` per flow (an
-//!   out-of-order window limit); what they refuse is counted, never grown.
+//!   out-of-order window limit); what they refuse is counted, never grown. Delivered data is
+//!   freed at once except the `lookbehind` bytes, so an idle in-order direction pins one chunk
+//!   (two when the lookbehind straddles a chunk boundary) until its FIN, the depth, or
+//!   [`Reassembler::release`]: size `memcap` for about 2 x 2 KiB x concurrent TCP flows.
 //!
 //! # Delivery contract for detection
 //!
@@ -571,11 +574,11 @@ impl Reassembler {
                     s.state = TcpState::Closed;
                 } else if f.syn && !f.ack {
                     if d == init {
-                        if s.half[d].isn != seg.seq && s.half[d].head == NONE {
+                        if s.half[d].isn != seg.seq && s.half[d].next == 0 {
                             // A SYN retransmitted with a new ISN replaces the old one.
                             self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
                         }
-                    } else if s.half[d].head == NONE {
+                    } else if !s.half[d].is_init() || s.half[d].next == 0 {
                         // Split handshake (4WHS): the server answers the SYN with a SYN of
                         // its own, and the client sends the SYN/ACK.
                         self.init_half(s, d, seg.seq, seg.seq.wrapping_add(1));
@@ -701,11 +704,27 @@ impl Reassembler {
         }
         for i in [d, o] {
             ev |= self.advance(s, i);
+            self.release_finished(s, i);
         }
         SegmentOutcome {
             state: s.state,
             events: ev,
             pending: s.pending(),
+        }
+    }
+
+    /// Frees a direction's lookbehind once no further chunk can follow it: everything up to
+    /// its FIN, or up to the depth, was delivered.
+    fn release_finished(&mut self, s: &mut TcpStream, d: usize) {
+        let Some(h) = s.half.get_mut(d) else {
+            return;
+        };
+        let done = h.delivered == h.next
+            && ((h.flags & F_FIN != 0 && h.delivered >= h.fin_at) || h.delivered >= self.depth);
+        if done && h.head != NONE {
+            // Anything after this is not contiguous with what came before.
+            h.ctx_start = h.delivered;
+            free_below(&mut self.pool, s, d, u64::MAX);
         }
     }
 
@@ -745,13 +764,21 @@ impl Reassembler {
             let from = h.delivered - ctx;
             let to = h.delivered + new;
             self.scratch.clear();
-            copy_out(&self.pool, h, from, to, &mut self.scratch);
+            let mut ctx = ctx;
+            if !copy_out(&self.pool, h, from, to, &mut self.scratch) {
+                // Context no longer buffered (cannot happen by construction): deliver the new
+                // bytes alone.
+                ctx = 0;
+                self.scratch.clear();
+                copy_out(&self.pool, h, h.delivered, to, &mut self.scratch);
+            }
             let offset = h.delivered;
             h.delivered = to;
             h.flags &= !F_GAP_PENDING;
             self.counters.bytes_delivered += new;
             let keep = to.saturating_sub(self.cfg.lookbehind as u64);
             free_below(&mut self.pool, s, d, keep);
+            self.release_finished(s, d);
             let new_from = ctx as usize;
             return Some(StreamChunk {
                 to_server: d == 0,
@@ -1194,8 +1221,9 @@ fn compare_old(pool: &Pool, h: &Half, start: u64, end: u64, payload: &[u8]) -> b
     false
 }
 
-/// Appends the bytes `[from, to)` of a direction to `out`.
-fn copy_out(pool: &Pool, h: &Half, from: u64, to: u64, out: &mut Vec<u8>) {
+/// Appends the bytes `[from, to)` of a direction to `out`; false when some were not buffered.
+fn copy_out(pool: &Pool, h: &Half, from: u64, to: u64, out: &mut Vec<u8>) -> bool {
+    let before = out.len();
     let mut cur = find(pool, h, from);
     let mut pos = from;
     while pos < to {
@@ -1210,6 +1238,7 @@ fn copy_out(pool: &Pool, h: &Half, from: u64, to: u64, out: &mut Vec<u8>) {
         pos = m.offset + j as u64;
         cur = m.next;
     }
+    (out.len() - before) as u64 == to - from
 }
 
 /// Returns the chunks of direction `d` that lie entirely below `limit` to the pool.
