@@ -295,3 +295,151 @@ fn corpus_stream_captures_replay_cleanly() {
     }
     assert!(seen >= 10, "only {seen} stream captures found");
 }
+
+/// Classic pcap (Ethernet, microseconds) holding `frames`.
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        out.extend_from_slice(&(1_700_000_000u32 + i as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+struct Tcp<'a> {
+    client: bool,
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    fin: bool,
+    window: u16,
+    options: &'a [u8],
+    payload: &'a [u8],
+}
+
+fn frame(t: Tcp<'_>) -> Vec<u8> {
+    let (src, dst, sp, dp) = if t.client {
+        ([10, 0, 0, 1], [192, 0, 2, 1], 40000, 80)
+    } else {
+        ([192, 0, 2, 1], [10, 0, 0, 1], 80, 40000)
+    };
+    let mut b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(src, dst, 64)
+        .tcp(sp, dp, t.seq, t.window);
+    if t.syn {
+        b = b.syn();
+    }
+    if let Some(a) = t.ack {
+        b = b.ack(a);
+    }
+    if t.fin {
+        b = b.fin();
+    }
+    let b = b.options_raw(t.options).unwrap();
+    let mut out = Vec::new();
+    b.write(&mut out, t.payload).unwrap();
+    out
+}
+
+/// A crafted capture: sequence numbers wrapping through 2^32, TCP Fast Open data on the SYN,
+/// 40 bytes of options on every packet (the maximum), a zero window throughout, a segment
+/// out of order and one duplicated.
+#[test]
+fn crafted_capture_wrap_fast_open_giant_options_zero_window() {
+    const CISN: u32 = 0xffff_ff00;
+    const SISN: u32 = 0xffff_ffff;
+    let mut tfo_opts = vec![34u8, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+    tfo_opts.resize(40, 1);
+    let mut sack_opts = vec![1u8, 1, 5, 34];
+    sack_opts.extend((0..32).map(|i| i as u8));
+    sack_opts.extend([1, 1, 1, 1]);
+    assert_eq!(sack_opts.len(), 40);
+    let msg: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let c = CISN.wrapping_add(1);
+    let s = SISN.wrapping_add(1);
+    let seg = |client, seq, ack, payload| {
+        frame(Tcp {
+            client,
+            seq,
+            ack: Some(ack),
+            syn: false,
+            fin: false,
+            window: 0,
+            options: &sack_opts,
+            payload,
+        })
+    };
+    let mut frames = vec![
+        frame(Tcp {
+            client: true,
+            seq: CISN,
+            ack: None,
+            syn: true,
+            fin: false,
+            window: 0,
+            options: &tfo_opts,
+            payload: b"SYNDATA:",
+        }),
+        frame(Tcp {
+            client: false,
+            seq: SISN,
+            ack: Some(c.wrapping_add(8)),
+            syn: true,
+            fin: false,
+            window: 0,
+            options: &tfo_opts,
+            payload: b"",
+        }),
+        seg(true, c.wrapping_add(8), s, b""),
+        // [300, 700) before [0, 300), then [700, 1000) twice.
+        seg(true, c.wrapping_add(8 + 300), s, &msg[300..700]),
+        seg(true, c.wrapping_add(8), s, &msg[..300]),
+        seg(true, c.wrapping_add(8 + 700), s, &msg[700..]),
+        seg(true, c.wrapping_add(8 + 700), s, &msg[700..]),
+        seg(false, s, c.wrapping_add(1008), b"reply"),
+    ];
+    let mut fin = |client: bool, seq: u32, ack: u32| {
+        frames.push(frame(Tcp {
+            client,
+            seq,
+            ack: Some(ack),
+            syn: false,
+            fin: true,
+            window: 0,
+            options: &sack_opts,
+            payload: b"",
+        }))
+    };
+    fin(true, c.wrapping_add(1008), s.wrapping_add(5));
+    fin(false, s.wrapping_add(5), c.wrapping_add(1009));
+    frames.push(seg(true, c.wrapping_add(1009), s.wrapping_add(6), b""));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crafted.pcap");
+    write_pcap(&path, &frames);
+    let r = replay(&path, StreamConfig::default());
+    let mut want = b"SYNDATA:".to_vec();
+    want.extend_from_slice(&msg);
+    assert_eq!(r.flows.len(), 1);
+    assert_eq!(r.flows[0].0, want);
+    assert_eq!(r.flows[0].1, b"reply");
+    let k = r.counters;
+    assert_eq!((k.sessions, k.syn, k.synack), (1, 1, 1));
+    assert_eq!((k.out_of_order, k.retransmissions, k.overlap), (1, 1, 1));
+    assert_eq!(
+        (k.overlap_diff_data, k.reassembly_gap, k.holes_flushed),
+        (0, 0, 0)
+    );
+    assert_eq!((k.syn_data_ignored, k.invalid_handshake), (0, 0));
+    // Everything once; the duplicate 300 bytes are not delivered again.
+    assert_eq!(k.bytes_delivered, r.payload_bytes - 300);
+}
