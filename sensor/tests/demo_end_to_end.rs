@@ -76,14 +76,35 @@ fn demo_capture_raises_exactly_the_designed_alerts() {
     assert!(has(&|v| v["proto"] == "IPv6-ICMP" && v["icmp_type"] == 128));
     assert!(has(&|v| v["proto"] == "ICMP" && v.get("src_port").is_none()));
     assert!(has(&|v| v["direction"] == "to_client"));
-    for line in eve.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let of_type = |t: &str| records.iter().filter(|v| v["event_type"] == t).count();
+    assert_eq!(of_type("stats"), 1);
+    assert_eq!(
+        of_type("flow") + of_type("alert") + 1,
+        records.len(),
+        "only alert, flow and stats records"
+    );
+    for v in &records {
         assert_eq!(v["sensor"]["id"], "demo-1");
-        assert!(v["flow_id"].as_u64().is_some());
-        assert!(v["community_id"].as_str().unwrap().starts_with("1:"));
         let ts = v["timestamp"].as_str().unwrap();
         assert!(ts.ends_with("+0000") && ts.len() == 31, "{ts}");
+        if v["event_type"] != "stats" {
+            assert!(v["flow_id"].as_u64().is_some());
+            assert!(v["community_id"].as_str().unwrap().starts_with("1:"));
+        }
     }
+    // Every alert's flow has a flow record, marked alerted, with the same id and tuple.
+    for a in records.iter().filter(|v| v["event_type"] == "alert") {
+        let f = records
+            .iter()
+            .find(|v| v["event_type"] == "flow" && v["flow_id"] == a["flow_id"])
+            .expect("a flow record for the alert's flow");
+        assert_eq!(f["flow"]["alerted"], true);
+        assert_eq!(f["community_id"], a["community_id"]);
+    }
+    let stats = records.iter().find(|v| v["event_type"] == "stats").unwrap();
+    assert_eq!(stats["stats"]["decoder"]["pkts"], 104);
+    assert_eq!(stats["stats"]["detect"]["alert"], 10);
+    assert_eq!(stats["stats"]["flow"]["total"], of_type("flow"));
 }
 
 #[test]

@@ -91,10 +91,11 @@ pub fn write_flow(
         }
         write!(out, ",\"state\":\"{}\"}}", flow.tcp.eve_name())?;
     }
-    let (sport, dport) = if has_ports {
-        (flow.client.1, flow.server.1)
-    } else {
-        (0, 0)
+    let (sport, dport) = match (has_ports, request) {
+        (true, _) => (flow.client.1, flow.server.1),
+        // ICMP hashes type and code, as for the flow's alerts.
+        (false, Some((t, c))) => (u16::from(t), u16::from(c)),
+        (false, None) => (0, 0),
     };
     let mut cid = [0u8; COMMUNITY_ID_LEN];
     let cid = community_id(

@@ -14,10 +14,11 @@ use anyhow::Context;
 
 use super::dispatch::Dispatcher;
 use super::output::EveOutput;
+use super::output::EventSink;
 use super::rules::{load_rules, report_to_stderr};
 use super::stats::WorkerStats;
 use super::worker::{Worker, WorkerConfig};
-use crate::capture::PcapFile;
+use crate::capture::{PcapFile, Timestamp};
 
 /// What `replay` was asked to do.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct EveTypes {
     pub alert: bool,
     /// `flow` records.
     pub flow: bool,
+    /// One `stats` record at the end of the run.
+    pub stats: bool,
 }
 
 impl EveTypes {
@@ -58,6 +61,7 @@ impl EveTypes {
     pub const ALL: EveTypes = EveTypes {
         alert: true,
         flow: true,
+        stats: true,
     };
 
     /// Parses a comma-separated list such as `alert,flow`.
@@ -65,14 +69,16 @@ impl EveTypes {
         let mut t = EveTypes {
             alert: false,
             flow: false,
+            stats: false,
         };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
                 "alert" => t.alert = true,
                 "flow" => t.flow = true,
+                "stats" => t.stats = true,
                 other => {
                     return Err(format!(
-                        "unknown EVE event type '{other}' (known: alert, flow)"
+                        "unknown EVE event type '{other}' (known: alert, flow, stats)"
                     ))
                 }
             }
@@ -140,7 +146,7 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     };
     let mut failures = Vec::new();
     let mut pcap_cnt = 0u64;
-    let mut last_secs = i64::MIN;
+    let mut last_ts = Timestamp::default();
     let mut pipeline = if opts.workers > 1 {
         Pipeline::Threads(Dispatcher::start(opts.workers, &rules, &cfg)?)
     } else {
@@ -151,7 +157,7 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
             match file.next_frame() {
                 Ok(Some(frame)) => {
                     pcap_cnt += 1;
-                    last_secs = last_secs.max(frame.ts.secs);
+                    last_ts = last_ts.max(frame.ts);
                     match &mut pipeline {
                         Pipeline::Inline(w) => w.process(&frame, pcap_cnt, &mut out),
                         Pipeline::Threads(d) => d.dispatch(&frame, pcap_cnt, &mut out),
@@ -168,14 +174,19 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
     }
     let stats = match pipeline {
         Pipeline::Inline(mut w) => {
-            w.shutdown(last_secs, &mut out)
+            w.shutdown(last_ts.secs, &mut out)
                 .context("cannot write events")?;
             w.stats()
         }
         Pipeline::Threads(d) => d
-            .finish(last_secs, &mut out)
+            .finish(last_ts.secs, &mut out)
             .context("cannot write events")?,
     };
+    if opts.eve_types.stats {
+        let mut record = stats.eve_record(last_ts, started.elapsed(), &opts.sensor_id);
+        record.push(b'\n');
+        out.emit("stats", &record).context("cannot write events")?;
+    }
     out.flush().context("cannot write events")?;
     let offered = out.offered_to_uplink();
     drop(out);

@@ -2,8 +2,69 @@
 
 use std::time::Duration;
 
-use crate::decode::DecodeError;
+use crate::decode::{DecodeError, Decoded, LinkType, Transport};
 use crate::flow::FlowCounters;
+
+/// Decoded packets by layer, as Suricata's `decoder` stats group counts them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LayerCounters {
+    /// Ethernet frames.
+    pub ethernet: u64,
+    /// IPv4 packets.
+    pub ipv4: u64,
+    /// IPv6 packets.
+    pub ipv6: u64,
+    /// TCP segments.
+    pub tcp: u64,
+    /// UDP datagrams.
+    pub udp: u64,
+    /// ICMPv4 messages.
+    pub icmpv4: u64,
+    /// ICMPv6 messages.
+    pub icmpv6: u64,
+    /// Frames with at least one VLAN tag.
+    pub vlan: u64,
+    /// Frames with two or more VLAN tags.
+    pub vlan_qinq: u64,
+    /// Largest frame seen.
+    pub max_pkt_size: u64,
+}
+
+impl LayerCounters {
+    /// Counts one decoded packet.
+    pub fn count(&mut self, link: LinkType, p: &Decoded<'_>, frame_len: u64) {
+        self.ethernet += u64::from(link == LinkType::Ethernet);
+        if p.src_ip.is_ipv4() {
+            self.ipv4 += 1;
+        } else {
+            self.ipv6 += 1;
+        }
+        match p.transport {
+            Transport::Tcp(_) => self.tcp += 1,
+            Transport::Udp => self.udp += 1,
+            Transport::Icmp { .. } if p.src_ip.is_ipv4() => self.icmpv4 += 1,
+            Transport::Icmp { .. } => self.icmpv6 += 1,
+            Transport::Other => {}
+        }
+        let tags = p.vlans.as_slice().len();
+        self.vlan += u64::from(tags >= 1);
+        self.vlan_qinq += u64::from(tags >= 2);
+        self.max_pkt_size = self.max_pkt_size.max(frame_len);
+    }
+
+    fn merge(&mut self, o: &LayerCounters) {
+        self.ethernet += o.ethernet;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmpv4 += o.icmpv4;
+        self.icmpv6 += o.icmpv6;
+        self.vlan += o.vlan;
+        self.vlan_qinq += o.vlan_qinq;
+        self.max_pkt_size = self.max_pkt_size.max(o.max_pkt_size);
+    }
+}
 
 /// What one worker counted.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +87,8 @@ pub struct WorkerStats {
     pub bad_checksum: u64,
     /// Flow table counters.
     pub flows: FlowCounters,
+    /// Decoded packets by layer.
+    pub layers: LayerCounters,
 }
 
 impl WorkerStats {
@@ -55,6 +118,65 @@ impl WorkerStats {
         self.not_ip += o.not_ip;
         self.bad_checksum += o.bad_checksum;
         self.flows.merge(&o.flows);
+        self.layers.merge(&o.layers);
+    }
+
+    /// The EVE `stats` record (Suricata's layout, for the groups the sensor has), without a
+    /// trailing newline.
+    pub fn eve_record(
+        &self,
+        ts: crate::capture::Timestamp,
+        uptime: Duration,
+        sensor_id: &str,
+    ) -> Vec<u8> {
+        let mut stamp = Vec::with_capacity(32);
+        // Writing into a Vec cannot fail.
+        let _ = crate::event::write_timestamp(&mut stamp, ts);
+        let l = &self.layers;
+        let record = serde_json::json!({
+            "timestamp": String::from_utf8_lossy(&stamp),
+            "event_type": "stats",
+            "stats": {
+                "uptime": uptime.as_secs(),
+                "decoder": {
+                    "pkts": self.packets,
+                    "bytes": self.bytes,
+                    "invalid": self.decode_errors(),
+                    "ethernet": l.ethernet,
+                    "ipv4": l.ipv4,
+                    "ipv6": l.ipv6,
+                    "tcp": l.tcp,
+                    "udp": l.udp,
+                    "icmpv4": l.icmpv4,
+                    "icmpv6": l.icmpv6,
+                    "vlan": l.vlan,
+                    "vlan_qinq": l.vlan_qinq,
+                    "avg_pkt_size": self.bytes.checked_div(self.packets).unwrap_or(0),
+                    "max_pkt_size": l.max_pkt_size,
+                    "truncated": self.truncated,
+                    "malformed": self.malformed,
+                    "not_ip": self.not_ip,
+                    "bad_checksum": self.bad_checksum,
+                    "snaplen_cut": self.snaplen_cut,
+                },
+                "flow": {
+                    "total": self.flows.created,
+                    "active": self.flows.created.saturating_sub(
+                        self.flows.timed_out + self.flows.evicted + self.flows.shutdown),
+                    "peak": self.flows.peak,
+                    "end": {
+                        "timeout": self.flows.timed_out,
+                        "forced": self.flows.evicted,
+                        "shutdown": self.flows.shutdown,
+                    },
+                },
+                "detect": {
+                    "alert": self.alerts,
+                },
+            },
+            "sensor": { "id": sensor_id },
+        });
+        serde_json::to_vec(&record).unwrap_or_default()
     }
 
     /// The human summary printed at the end of a replay.

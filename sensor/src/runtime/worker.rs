@@ -112,6 +112,9 @@ impl Worker {
                 return Ok(());
             }
         };
+        self.stats
+            .layers
+            .count(frame.link, &packet, frame.data.len() as u64);
         self.ended.clear();
         let (ended, cfg) = (&mut self.ended, &self.cfg);
         let flow = self

@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
 /// EVE event types the sensor writes today; checks on others are skipped.
-pub const PRODUCED_EVENT_TYPES: &[&str] = &["alert", "flow"];
+pub const PRODUCED_EVENT_TYPES: &[&str] = &["alert", "flow", "stats"];
 
 /// One `filter` check: an exact record count and the conditions a record must meet.
 #[derive(Debug, Clone)]
