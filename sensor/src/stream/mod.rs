@@ -74,6 +74,15 @@
 //! most `max_chunk` new bytes; the data lives in a per-worker scratch buffer and is valid
 //! until the next call on the reassembler.
 //!
+//! # Wiring
+//!
+//! One [`Reassembler`] per worker; one [`TcpStream`] per TCP flow entry (Default when the entry
+//! is created). Per TCP packet, after the flow tracker decided the direction:
+//! `on_segment(&mut stream, to_server, &segment)`, then `while let Some(chunk) =
+//! next_chunk(&mut stream)` run stream detection on `chunk`. When the flow ends (timeout,
+//! eviction, shutdown): `flush`, drain `next_chunk` the same way, then `release` before the
+//! entry is reused. Packet-level detection keeps working on the packet payload as before.
+//!
 //! # Deviations from Suricata
 //!
 //! * Data is delivered as soon as it is contiguous, on the packet that completed it.

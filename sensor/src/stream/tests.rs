@@ -754,3 +754,63 @@ fn fin_and_depth_free_the_lookbehind() {
     assert_eq!(h.out[0].len(), 3000);
     assert_eq!(h.s.chunks(), 0);
 }
+
+/// Reassembly throughput over many interleaved flows (in order, 1460-byte segments, every
+/// eighth pair swapped). `cargo test --release -p sensor --lib stream::tests::throughput --
+/// --ignored --nocapture`
+#[test]
+#[ignore]
+fn throughput() {
+    const FLOWS: usize = 2000;
+    const PER_FLOW: usize = 256 * 1024;
+    let mut r = Reassembler::new(StreamConfig::default());
+    let mut streams: Vec<TcpStream> = (0..FLOWS).map(|_| TcpStream::default()).collect();
+    let payload = vec![0x5au8; 1460];
+    for (i, s) in streams.iter_mut().enumerate() {
+        let isn = (i as u32).wrapping_mul(2_654_435_761);
+        let syn = TcpSegment {
+            seq: isn,
+            flags: flags(true, false, false, false),
+            ..TcpSegment::default()
+        };
+        r.on_segment(s, C, &syn);
+        let synack = TcpSegment {
+            seq: 7,
+            ack: isn.wrapping_add(1),
+            flags: flags(true, true, false, false),
+            ..TcpSegment::default()
+        };
+        r.on_segment(s, S, &synack);
+        r.on_segment(s, C, &data(isn.wrapping_add(1), 8, b""));
+    }
+    let segs = PER_FLOW / 1460;
+    let start = std::time::Instant::now();
+    let mut delivered = 0u64;
+    for k in 0..segs {
+        for (i, s) in streams.iter_mut().enumerate() {
+            let base = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(1);
+            // Swap segments k and k+1 when k % 16 == 0.
+            let j = match k % 16 {
+                0 if k + 1 < segs => k + 1,
+                1 => k - 1,
+                _ => k,
+            };
+            let seg = data(base.wrapping_add((j * 1460) as u32), 8, &payload);
+            r.on_segment(s, C, &seg);
+            while let Some(c) = r.next_chunk(s) {
+                delivered += c.new_bytes().len() as u64;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let c = r.counters();
+    println!(
+        "{} MB in {:.3} s = {:.2} Gbit/s; chunks peak {} allocated {}",
+        delivered / 1_000_000,
+        secs,
+        delivered as f64 * 8.0 / secs / 1e9,
+        c.chunks_peak,
+        c.chunks_allocated
+    );
+    assert_eq!(delivered, (FLOWS * segs * 1460) as u64);
+}
