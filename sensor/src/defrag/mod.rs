@@ -129,6 +129,81 @@ pub struct DefragCounters {
     pub fragments_dropped: u64,
 }
 
+impl DefragCounters {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, o: &DefragCounters) {
+        // Destructured so that a new counter cannot be forgotten here.
+        let DefragCounters {
+            ipv4_fragments,
+            ipv6_fragments,
+            ipv4_reassembled,
+            ipv6_reassembled,
+            overlaps,
+            unaligned,
+            invalid,
+            tracker_full,
+            evicted,
+            memcap,
+            too_many_fragments,
+            oversized,
+            timeouts,
+            fragments_dropped,
+        } = *o;
+        self.ipv4_fragments += ipv4_fragments;
+        self.ipv6_fragments += ipv6_fragments;
+        self.ipv4_reassembled += ipv4_reassembled;
+        self.ipv6_reassembled += ipv6_reassembled;
+        self.overlaps += overlaps;
+        self.unaligned += unaligned;
+        self.invalid += invalid;
+        self.tracker_full += tracker_full;
+        self.evicted += evicted;
+        self.memcap += memcap;
+        self.too_many_fragments += too_many_fragments;
+        self.oversized += oversized;
+        self.timeouts += timeouts;
+        self.fragments_dropped += fragments_dropped;
+    }
+
+    /// Every counter with its stats name (Suricata's where it has one:
+    /// `defrag.ipv4.fragments`, `defrag.ipv4.reassembled`, `defrag.ipv6.*`,
+    /// `defrag.max_trackers_reached`, `defrag.max_frags_reached`, `defrag.tracker_timeout`).
+    pub fn named(&self) -> [(&'static str, u64); 14] {
+        let DefragCounters {
+            ipv4_fragments,
+            ipv6_fragments,
+            ipv4_reassembled,
+            ipv6_reassembled,
+            overlaps,
+            unaligned,
+            invalid,
+            tracker_full,
+            evicted,
+            memcap,
+            too_many_fragments,
+            oversized,
+            timeouts,
+            fragments_dropped,
+        } = *self;
+        [
+            ("defrag.ipv4.fragments", ipv4_fragments),
+            ("defrag.ipv6.fragments", ipv6_fragments),
+            ("defrag.ipv4.reassembled", ipv4_reassembled),
+            ("defrag.ipv6.reassembled", ipv6_reassembled),
+            ("defrag.overlaps", overlaps),
+            ("defrag.unaligned", unaligned),
+            ("defrag.invalid", invalid),
+            ("defrag.max_trackers_reached", tracker_full),
+            ("defrag.tracker_evicted", evicted),
+            ("defrag.memcap", memcap),
+            ("defrag.max_frags_reached", too_many_fragments),
+            ("defrag.oversized", oversized),
+            ("defrag.tracker_timeout", timeouts),
+            ("defrag.fragments_dropped", fragments_dropped),
+        ]
+    }
+}
+
 /// Why [`Defragmenter::push`] did not keep a fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
@@ -639,8 +714,15 @@ impl Defragmenter {
                 owner[start..end].fill(k as u16);
                 continue;
             }
-            for o in &mut owner[start..end] {
-                let wins = match self.order.get(usize::from(*o)) {
+            // Runs of bytes held by the same fragment get one policy decision.
+            let mut b = start;
+            while b < end {
+                let held = owner[b];
+                let mut e = b + 1;
+                while e < end && owner[e] == held {
+                    e += 1;
+                }
+                let wins = match self.order.get(usize::from(held)) {
                     None => true,
                     Some(&old) => {
                         let old = &self.frags[old as usize];
@@ -650,8 +732,9 @@ impl Defragmenter {
                     }
                 };
                 if wins {
-                    *o = k as u16;
+                    owner[b..e].fill(k as u16);
                 }
+                b = e;
             }
         }
         // The header comes from the fragment that supplied the first byte (offset 0).

@@ -602,6 +602,24 @@ fn ip_layer_walks_every_link_type() {
 }
 
 #[test]
+fn counters_merge_and_name_every_field() {
+    let mut d = defrag(OverlapPolicy::Bsd);
+    assert!(push(&mut d, &v4(1, 1, 0, true, &fill(b'A', 8))).is_none());
+    assert!(push(&mut d, &v4(1, 1, 0, true, &fill(b'A', 8))).is_none());
+    let one = d.counters();
+    let mut sum = one;
+    sum.merge(&one);
+    assert_eq!((sum.ipv4_fragments, sum.overlaps), (4, 2));
+    let named = sum.named();
+    assert!(named.contains(&("defrag.ipv4.fragments", 4)));
+    assert!(named.contains(&("defrag.overlaps", 2)));
+    let mut names: Vec<_> = named.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), named.len());
+}
+
+#[test]
 fn policy_names_round_trip() {
     for p in OverlapPolicy::ALL {
         assert_eq!(p.name().parse::<OverlapPolicy>(), Ok(p));
