@@ -42,16 +42,27 @@ pub struct Worker {
     /// Alert records of the current packet, newline-terminated, held until detection is done
     /// so that a matching `pass` rule can discard them.
     pending: Vec<u8>,
-    /// Flow records ended by the current packet, newline-terminated.
+    /// One flow record at a time, reused.
     ended: Vec<u8>,
     stats: WorkerStats,
 }
 
-/// Serialises an ended flow into `buf` (newline-terminated) when flows are logged.
-fn log_flow(buf: &mut Vec<u8>, cfg: &WorkerConfig, flow: &Flow, reason: EndReason) {
-    if cfg.log_flows && write_flow(buf, flow, reason, &cfg.sensor_id).is_ok() {
-        buf.push(b'\n');
+/// Serialises an ended flow (when flows are logged) and hands it to the sink at once, so a
+/// burst of ended flows (a timeout sweep) never needs more than one record's buffer.
+fn log_flow(
+    buf: &mut Vec<u8>,
+    cfg: &WorkerConfig,
+    sink: &mut impl EventSink,
+    flow: &Flow,
+    reason: EndReason,
+) -> std::io::Result<()> {
+    if !cfg.log_flows {
+        return Ok(());
     }
+    buf.clear();
+    write_flow(buf, flow, reason, &cfg.sensor_id)?;
+    buf.push(b'\n');
+    sink.emit("flow", buf)
 }
 
 /// Hands newline-terminated records to the sink one by one.
@@ -71,7 +82,7 @@ impl Worker {
             flows: FlowTable::with_capacity(cfg.flow_capacity),
             cfg,
             pending: Vec::with_capacity(64 * 1024),
-            ended: Vec::with_capacity(64 * 1024),
+            ended: Vec::with_capacity(4 * 1024),
             stats: WorkerStats::default(),
         }
     }
@@ -86,11 +97,14 @@ impl Worker {
     /// Ends every flow still open (the end of a replay at packet time `now`), writing their
     /// records to `sink`.
     pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
-        self.ended.clear();
-        let (ended, cfg) = (&mut self.ended, &self.cfg);
-        self.flows
-            .drain(now, &mut |f, r| log_flow(ended, cfg, f, r));
-        emit_all(sink, "flow", &self.ended)
+        let (buf, cfg) = (&mut self.ended, &self.cfg);
+        let mut result = Ok(());
+        self.flows.drain(now, &mut |f, r| {
+            if result.is_ok() {
+                result = log_flow(buf, cfg, sink, f, r);
+            }
+        });
+        result
     }
 
     /// Runs one frame through the pipeline; events go to `sink`.
@@ -115,14 +129,16 @@ impl Worker {
         self.stats
             .layers
             .count(frame.link, &packet, frame.data.len() as u64);
-        self.ended.clear();
-        let (ended, cfg) = (&mut self.ended, &self.cfg);
+        let (buf, cfg) = (&mut self.ended, &self.cfg);
+        let mut ended = Ok(());
         let flow = self
             .flows
             .track(&packet, frame.ts, frame.data.len() as u64, &mut |f, r| {
-                log_flow(ended, cfg, f, r)
+                if ended.is_ok() {
+                    ended = log_flow(buf, cfg, sink, f, r);
+                }
             });
-        emit_all(sink, "flow", &self.ended)?;
+        ended?;
 
         let input = DetectInput {
             src_ip: packet.src_ip,
