@@ -98,7 +98,7 @@ fn replay(pcap: &Path, cfg: StreamConfig) -> Replay {
         let client = *flow
             .client
             .get_or_insert(if t.syn() && t.ack() { b } else { a });
-        let tfo = has_tfo_option(t.options());
+        let tfo = TcpSegment::fast_open_option(t.options());
         let seg = TcpSegment {
             seq: t.sequence_number(),
             ack: t.acknowledgment_number(),
@@ -133,27 +133,6 @@ fn replay(pcap: &Path, cfg: StreamConfig) -> Replay {
         flows: out,
         payload_bytes,
     }
-}
-
-/// A TCP Fast Open option, as Suricata's decoder finds it: kind 34, or the experimental
-/// kinds 253/254 with magic 0xF989, walking the raw options.
-fn has_tfo_option(mut opts: &[u8]) -> bool {
-    while let [kind, rest @ ..] = opts {
-        match kind {
-            0 => return false,
-            1 => opts = rest,
-            34 => return true,
-            253 | 254 if rest.get(1..3) == Some(&[0xf9, 0x89]) => return true,
-            _ => {
-                let Some(&len) = rest.first() else {
-                    return false;
-                };
-                let len = usize::from(len).max(2);
-                opts = opts.get(len..).unwrap_or_default();
-            }
-        }
-    }
-    false
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {

@@ -163,6 +163,29 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
 }
 
+impl TcpSegment<'_> {
+    /// Whether raw TCP options (the bytes after the fixed 20-byte header) carry a Fast Open
+    /// option, as Suricata's decoder decides it: kind 34, or the experimental kinds 253/254
+    /// with magic 0xF989. For filling [`TcpSegment::tfo`].
+    pub fn fast_open_option(mut options: &[u8]) -> bool {
+        while let [kind, rest @ ..] = options {
+            match kind {
+                0 => return false,
+                1 => options = rest,
+                34 => return true,
+                253 | 254 if rest.get(1..3) == Some(&[0xf9, 0x89]) => return true,
+                _ => {
+                    let Some(&len) = rest.first() else {
+                        return false;
+                    };
+                    options = options.get(usize::from(len).max(2)..).unwrap_or_default();
+                }
+            }
+        }
+        false
+    }
+}
+
 /// TCP session state, a condensed version of Suricata's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
 pub enum TcpState {
@@ -470,6 +493,8 @@ impl Reassembler {
     pub fn new(cfg: StreamConfig) -> Reassembler {
         let cfg = StreamConfig {
             lookbehind: cfg.lookbehind.min(64 * 1024),
+            // In-order data needs a chunk per direction, two when the lookbehind straddles.
+            max_chunks_per_flow: cfg.max_chunks_per_flow.max(4),
             max_chunk: cfg.max_chunk.clamp(1, 1024 * 1024),
             ..cfg
         };

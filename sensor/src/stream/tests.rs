@@ -308,15 +308,15 @@ fn memcap_drops_and_counts_never_grows() {
 #[test]
 fn per_flow_chunk_limit() {
     let mut h = H::new(StreamConfig {
-        max_chunks_per_flow: 3,
+        max_chunks_per_flow: 4,
         ..StreamConfig::default()
     });
     h.handshake(CISN, SISN);
-    for i in 1..6u32 {
+    for i in 1..7u32 {
         h.feed(C, data(C0 + i * 4096, S0, b"x"));
     }
     assert_eq!(h.r.counters().segment_flow_limit_drop, 2);
-    assert_eq!(h.s.chunks(), 3);
+    assert_eq!(h.s.chunks(), 4);
 }
 
 #[test]
@@ -813,4 +813,19 @@ fn throughput() {
         c.chunks_allocated
     );
     assert_eq!(delivered, (FLOWS * segs * 1460) as u64);
+}
+
+#[test]
+fn fast_open_option_detection() {
+    let f = TcpSegment::fast_open_option;
+    assert!(f(&[34, 10, 1, 2, 3, 4, 5, 6, 7, 8]));
+    assert!(f(&[1, 1, 34, 2]));
+    assert!(f(&[2, 4, 5, 180, 254, 4, 0xf9, 0x89]));
+    assert!(f(&[253, 6, 0xf9, 0x89, 0, 0]));
+    assert!(!f(&[254, 4, 0x12, 0x34]));
+    assert!(!f(&[2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0]));
+    assert!(!f(&[0, 34, 2]));
+    assert!(!f(&[5, 0]));
+    assert!(!f(&[8]));
+    assert!(!f(&[]));
 }
