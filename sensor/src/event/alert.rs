@@ -9,7 +9,7 @@ use std::io::Write;
 use signatures::RuleMeta;
 
 use super::community_id::{community_id, COMMUNITY_ID_LEN};
-use super::{json_str, proto_name, write_timestamp};
+use super::{json_str, proto_name, write_timestamp, EveIp};
 use crate::capture::Timestamp;
 use crate::decode::{Decoded, Transport};
 use crate::flow::FlowView;
@@ -45,7 +45,11 @@ pub fn write_alert(
     if ctx.pcap_cnt > 0 {
         write!(out, ",\"pcap_cnt\":{}", ctx.pcap_cnt)?;
     }
-    write!(out, ",\"event_type\":\"alert\",\"src_ip\":\"{}\"", p.src_ip)?;
+    write!(
+        out,
+        ",\"event_type\":\"alert\",\"src_ip\":\"{}\"",
+        EveIp(p.src_ip)
+    )?;
     let (sport, dport) = match p.transport {
         Transport::Tcp(_) | Transport::Udp => {
             write!(out, ",\"src_port\":{}", p.src_port)?;
@@ -57,7 +61,7 @@ pub fn write_alert(
         } => (u16::from(icmp_type), u16::from(icmp_code)),
         Transport::Other => (0, 0),
     };
-    write!(out, ",\"dest_ip\":\"{}\"", p.dst_ip)?;
+    write!(out, ",\"dest_ip\":\"{}\"", EveIp(p.dst_ip))?;
     if matches!(p.transport, Transport::Tcp(_) | Transport::Udp) {
         write!(out, ",\"dest_port\":{}", p.dst_port)?;
     }

@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use super::community_id::{community_id, COMMUNITY_ID_LEN};
-use super::{json_str, proto_name, write_timestamp};
+use super::{json_str, proto_name, write_timestamp, EveIp};
 use crate::decode::ipproto;
 use crate::flow::{EndReason, Flow};
 
@@ -24,12 +24,13 @@ pub fn write_flow(
     write!(
         out,
         "\",\"flow_id\":{},\"event_type\":\"flow\",\"src_ip\":\"{}\"",
-        flow.id, flow.client.0
+        flow.id,
+        EveIp(flow.client.0)
     )?;
     if has_ports {
         write!(out, ",\"src_port\":{}", flow.client.1)?;
     }
-    write!(out, ",\"dest_ip\":\"{}\"", flow.server.0)?;
+    write!(out, ",\"dest_ip\":\"{}\"", EveIp(flow.server.0))?;
     if has_ports {
         write!(out, ",\"dest_port\":{}", flow.server.1)?;
     }

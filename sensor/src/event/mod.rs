@@ -13,6 +13,28 @@ pub use community_id::community_id;
 pub use flow::write_flow;
 pub use timestamp::write_timestamp;
 
+/// Displays an address as Suricata's EVE does: IPv4 dotted, IPv6 as eight groups of four
+/// hex digits without `::` compression (`2001:0db8:0000:...`), so that string matches on
+/// `src_ip`/`dest_ip` written for Suricata keep working.
+#[derive(Debug, Clone, Copy)]
+pub struct EveIp(pub std::net::IpAddr);
+
+impl std::fmt::Display for EveIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            std::net::IpAddr::V4(v4) => write!(f, "{v4}"),
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                write!(
+                    f,
+                    "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+                    s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+                )
+            }
+        }
+    }
+}
+
 /// Writes `s` as a JSON string (quoted, escaped) into `out`.
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
@@ -44,5 +66,21 @@ impl std::fmt::Display for ProtoName {
             other => return write!(f, "{other}"),
         };
         f.write_str(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EveIp;
+
+    #[test]
+    fn ipv6_is_written_expanded_like_suricata() {
+        let ip: std::net::IpAddr = "2001:db8:10::5".parse().unwrap();
+        assert_eq!(
+            EveIp(ip).to_string(),
+            "2001:0db8:0010:0000:0000:0000:0000:0005"
+        );
+        let ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(EveIp(ip).to_string(), "10.0.0.1");
     }
 }
