@@ -972,9 +972,14 @@ impl Reassembler {
                         .and_then(|m| bits::find(&m.present, i, b, true))
                         .unwrap_or(b);
                     let first = coff + i as u64;
-                    let mark = first == start
-                        || first == lo
-                        || !present_at(&self.pool, &s.half[d], first.wrapping_sub(1));
+                    let prev_present = if i > 0 {
+                        self.pool
+                            .meta(handle)
+                            .is_some_and(|m| bits::get(&m.present, i - 1))
+                    } else {
+                        present_at(&self.pool, &s.half[d], first.wrapping_sub(1))
+                    };
+                    let mark = first == start || first == lo || !prev_present;
                     if let Some((buf, meta)) = self.pool.parts_mut(handle) {
                         if let (Some(dst), Some(src)) = (
                             buf.get_mut(i..j),
@@ -995,11 +1000,14 @@ impl Reassembler {
                         .meta(handle)
                         .and_then(|m| bits::find(&m.present, i, b, false))
                         .unwrap_or(b);
-                    // Split [i, j) by the stored segments it belongs to.
-                    let mut k = i;
+                    // Same bytes (a plain retransmission): nothing to decide.
+                    let same = self.pool.data(handle).and_then(|buf| buf.get(i..j))
+                        == payload.get(src_at(coff + i as u64)..src_at(coff + j as u64));
+                    // Otherwise split [i, j) by the stored segments it belongs to.
+                    let mut k = if same { j } else { i };
                     while k < j {
                         let x = coff + k as u64;
-                        let (ls, le) = stored_segment(&self.pool, &s.half[d], x);
+                        let (ls, le) = stored_segment(&self.pool, &s.half[d], handle, x);
                         let stop = (le.saturating_sub(coff) as usize).clamp(k + 1, j);
                         let src = payload
                             .get(src_at(x)..src_at(coff + stop as u64))
@@ -1159,12 +1167,14 @@ const SEGMENT_SCAN: u64 = 8 * CHUNK as u64;
 
 /// The stored segment holding the present byte `x`: from the last start marker (or hole) at
 /// or before it to the next marker (or hole) after it, searched within `SEGMENT_SCAN` bytes.
-fn stored_segment(pool: &Pool, h: &Half, x: u64) -> (u64, u64) {
+/// `at` is the chunk holding `x`: the common case never walks the chunk list.
+fn stored_segment(pool: &Pool, h: &Half, at: Handle, x: u64) -> (u64, u64) {
     let mut ls;
     let floor = x.saturating_sub(SEGMENT_SCAN);
     let mut pos = x;
+    let mut cur = at;
     loop {
-        let m = match pool.meta(find(pool, h, pos)) {
+        let m = match pool.meta(cur) {
             Some(m) => m,
             None => {
                 ls = pos.saturating_add(1).min(x);
@@ -1193,16 +1203,26 @@ fn stored_segment(pool: &Pool, h: &Half, x: u64) -> (u64, u64) {
                     break;
                 }
                 pos = m.offset - 1;
+                // Singly linked: the previous chunk needs a walk (once per run at most).
+                cur = find(pool, h, pos);
             }
         }
     }
     let ceil = x.saturating_add(SEGMENT_SCAN);
     let mut le;
     let mut pos = x + 1;
+    let mut cur = at;
     loop {
-        let m = match pool.meta(find(pool, h, pos)) {
-            Some(m) => m,
-            None => {
+        let m = match pool.meta(cur) {
+            Some(m) if pos < m.offset + CHUNK as u64 => m,
+            Some(m) if pos == m.offset + CHUNK as u64 => {
+                // Continue into the next chunk if it is the adjacent one.
+                cur =
+                    pool.meta(m.next)
+                        .map_or(NONE, |n| if n.offset == pos { m.next } else { NONE });
+                continue;
+            }
+            _ => {
                 le = pos;
                 break;
             }

@@ -829,3 +829,29 @@ fn fast_open_option_detection() {
     assert!(!f(&[8]));
     assert!(!f(&[]));
 }
+
+/// Worst case for overlap handling: every other byte of a 256 KiB window stored as its own
+/// out-of-order 1-byte segment, then full-size segments overlapping them all.
+/// `cargo test --release -p sensor --lib stream::tests::adversarial_overlaps -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn adversarial_overlaps() {
+    let mut h = H::new(StreamConfig::default());
+    h.handshake(CISN, SISN);
+    let window = 256 * 1024u32;
+    for i in (1..window).step_by(2) {
+        h.feed(C, data(C0 + i, S0, b"x"));
+    }
+    let payload = [b'y'; 1460];
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    for at in (1..window - 1460).step_by(1460) {
+        h.feed(C, data(C0 + at, S0, &payload));
+        n += 1;
+    }
+    let per = start.elapsed() / n;
+    println!(
+        "{n} overlapping segments, {per:?} each; {:?}",
+        h.r.counters()
+    );
+}
