@@ -29,13 +29,14 @@ use rumqttc::{
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::{topic_for, BrokerAddr, MqttConfig, PACKET_OVERHEAD};
+use crate::destination::UplinkConfig;
 use crate::error::UplinkError;
 use crate::report::{Counters, UplinkReport};
 use crate::state::{Anomaly, Event, Outbox};
 
-const BACKOFF_START: Duration = Duration::from_millis(100);
+pub(crate) const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest time `finish` reserves for a clean DISCONNECT after the ack wait.
-const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const DISCONNECT_GRACE: Duration = Duration::from_millis(250);
 /// Longer `finish` timeouts are treated as this (one year).
 const MAX_FINISH_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Time `finish` keeps for the worker to exit and be joined.
@@ -43,9 +44,9 @@ const EXIT_MARGIN: Duration = Duration::from_millis(30);
 
 /// When the worker must stop waiting for acks, and when it must be gone.
 #[derive(Debug, Clone, Copy)]
-struct Shutdown {
-    ack_by: Instant,
-    hard_stop: Instant,
+pub(crate) struct Shutdown {
+    pub(crate) ack_by: Instant,
+    pub(crate) hard_stop: Instant,
 }
 
 /// A running MQTT uplink. Create with [`Uplink::start`], hand out
@@ -69,27 +70,95 @@ impl Uplink {
     pub fn start(cfg: MqttConfig) -> Result<Uplink, UplinkError> {
         cfg.validate()?;
         let addr = cfg.broker_addr()?;
+        let counters = Arc::new(Counters::default());
+        let shared = SenderShared {
+            counters: Arc::clone(&counters),
+            topic_prefix: Some(cfg.topic_prefix.clone()),
+            max_packet_size: cfg.max_packet_size,
+            overhead: PACKET_OVERHEAD,
+        };
+        let capacity = cfg.channel_capacity;
+        Self::spawn(counters, shared, capacity, move |rx, shutdown_rx, c| {
+            Box::pin(async move { run(cfg, addr, rx, shutdown_rx, &c).await })
+        })
+    }
+
+    /// Starts the uplink with a disk spool and any number of destinations
+    /// (see [`crate::engine`] for the delivery model).
+    ///
+    /// Validates the configuration, reads the TLS files and opens (and if
+    /// needed recovers) the spool before returning, so that each of those
+    /// problems is an error here, with the file or destination named.
+    /// Events still spooled from an earlier run are sent again.
+    pub fn start_with(cfg: UplinkConfig) -> Result<Uplink, UplinkError> {
+        cfg.validate()?;
+        let mut tls = Vec::new();
+        for d in &cfg.destinations {
+            tls.push(d.rustls_config()?);
+        }
+        let spool = crate::engine::open_spool(&cfg)?;
+        let counters = Arc::new(Counters {
+            dests: cfg
+                .destinations
+                .iter()
+                .map(|d| crate::report::DestCounters {
+                    name: d.name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        let longest_prefix = cfg
+            .destinations
+            .iter()
+            .map(|d| d.topic_prefix.len())
+            .max()
+            .unwrap_or(0);
+        let shared = SenderShared {
+            counters: Arc::clone(&counters),
+            topic_prefix: None,
+            max_packet_size: cfg.max_packet_size,
+            overhead: PACKET_OVERHEAD
+                + longest_prefix
+                + 1
+                + crate::engine::event_id_overhead(&cfg.sensor_id),
+        };
+        let capacity = cfg.channel_capacity;
+        Self::spawn(counters, shared, capacity, move |rx, shutdown_rx, c| {
+            Box::pin(crate::engine::run(cfg, tls, spool, rx, shutdown_rx, c))
+        })
+    }
+
+    fn spawn(
+        counters: Arc<Counters>,
+        shared: SenderShared,
+        capacity: usize,
+        make: impl FnOnce(
+                mpsc::Receiver<Event>,
+                watch::Receiver<Option<Shutdown>>,
+                Arc<Counters>,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+            + Send
+            + 'static,
+    ) -> Result<Uplink, UplinkError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(UplinkError::Spawn)?;
-        let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::channel(cfg.channel_capacity);
+        let (tx, rx) = mpsc::channel(capacity);
         let (shutdown, shutdown_rx) = watch::channel(None);
         let (done_tx, done) = std::sync::mpsc::channel();
         let sender = EventSender {
             tx,
-            shared: Arc::new(SenderShared {
-                counters: Arc::clone(&counters),
-                topic_prefix: cfg.topic_prefix.clone(),
-                max_packet_size: cfg.max_packet_size,
-            }),
+            shared: Arc::new(shared),
         };
         let worker_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("uplink-mqtt".to_string())
             .spawn(move || {
-                runtime.block_on(run(cfg, addr, rx, shutdown_rx, &worker_counters));
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, make(rx, shutdown_rx, worker_counters));
+                drop(local);
                 runtime.shutdown_background();
                 let _ = done_tx.send(());
             })
@@ -171,8 +240,12 @@ impl Drop for Uplink {
 #[derive(Debug)]
 struct SenderShared {
     counters: Arc<Counters>,
-    topic_prefix: String,
+    /// `Some`: the channel carries whole topics (single-broker uplink).
+    /// `None`: it carries the event type; destinations add their prefix.
+    topic_prefix: Option<String>,
     max_packet_size: usize,
+    /// Bytes added to topic + payload when checking the size limit.
+    overhead: usize,
 }
 
 /// Producer handle: publishes serialised events through the uplink.
@@ -287,12 +360,16 @@ impl EventSender {
     /// Builds the topic and checks the size limit, counting rejections.
     fn prepare(&self, event_type: &str, payload: Vec<u8>) -> Result<Event, UplinkError> {
         let c = &self.shared.counters;
-        let topic = topic_for(&self.shared.topic_prefix, event_type).inspect_err(|_| {
+        let topic = match &self.shared.topic_prefix {
+            Some(prefix) => topic_for(prefix, event_type),
+            None => crate::config::check_level(event_type).map(|()| event_type.to_string()),
+        }
+        .inspect_err(|_| {
             Counters::inc(&c.dropped_invalid_event_type);
         })?;
         let size = topic.len() + payload.len();
         let max = self.shared.max_packet_size;
-        if size + PACKET_OVERHEAD > max {
+        if size + self.shared.overhead > max {
             Counters::inc(&c.dropped_too_large);
             return Err(UplinkError::TooLarge { size, max });
         }
@@ -378,7 +455,7 @@ async fn run(
 }
 
 /// Resolves with the shutdown plan once `finish` (or drop) sent one.
-async fn wait_shutdown(mut rx: watch::Receiver<Option<Shutdown>>) -> Shutdown {
+pub(crate) async fn wait_shutdown(mut rx: watch::Receiver<Option<Shutdown>>) -> Shutdown {
     loop {
         if let Some(s) = *rx.borrow_and_update() {
             return s;
@@ -508,7 +585,7 @@ impl Worker<'_> {
                 self.hand_over(outbox);
                 Ok(())
             }
-            MqttEvent::Incoming(Packet::PubAck(ack)) => outbox.on_puback(ack.pkid).map(|()| {
+            MqttEvent::Incoming(Packet::PubAck(ack)) => outbox.on_puback(ack.pkid).map(|_| {
                 Counters::inc(&self.counters.acked);
                 self.feeder_wake.notify_one();
             }),

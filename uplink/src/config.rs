@@ -114,17 +114,23 @@ impl MqttConfig {
 }
 
 pub(crate) fn topic_for(prefix: &str, event_type: &str) -> Result<String, UplinkError> {
-    if let Some(reason) = level_problem(event_type) {
-        return Err(UplinkError::InvalidEventType {
-            event_type: event_type.escape_debug().to_string(),
-            reason,
-        });
-    }
+    check_level(event_type)?;
     Ok(format!("{prefix}/{event_type}"))
 }
 
+/// An event type must be one topic level.
+pub(crate) fn check_level(event_type: &str) -> Result<(), UplinkError> {
+    match level_problem(event_type) {
+        Some(reason) => Err(UplinkError::InvalidEventType {
+            event_type: event_type.escape_debug().to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Why `s` cannot be a single MQTT topic level, if it cannot.
-fn level_problem(s: &str) -> Option<&'static str> {
+pub(crate) fn level_problem(s: &str) -> Option<&'static str> {
     if s.is_empty() {
         Some("must not be empty")
     } else if s.contains('/') {
@@ -150,7 +156,7 @@ fn validate_sensor_id(id: &str) -> Result<(), UplinkError> {
     }
 }
 
-fn validate_topic_prefix(prefix: &str) -> Result<(), UplinkError> {
+pub(crate) fn validate_topic_prefix(prefix: &str) -> Result<(), UplinkError> {
     let ok = !prefix.is_empty()
         && !prefix.ends_with('/')
         && !prefix.contains(['+', '#', '\0'])
@@ -194,6 +200,36 @@ pub fn default_sensor_id() -> String {
     "sensor".to_string()
 }
 
+/// Parses `mqtt://` or `mqtts://` URLs; the flag says whether TLS is used
+/// (default port 8883 then).
+pub(crate) fn parse_url(url: &str) -> Result<(BrokerAddr, bool), UplinkError> {
+    let lower = url.to_ascii_lowercase();
+    for tls_scheme in ["mqtts://", "ssl://", "tls://"] {
+        if lower.starts_with(tls_scheme) {
+            let plain = format!("mqtt://{}", &url[tls_scheme.len()..]);
+            let mut addr = BrokerAddr::parse(&plain).map_err(|e| match e {
+                UplinkError::InvalidUrl { reason, .. } => UplinkError::InvalidUrl {
+                    url: url.to_string(),
+                    reason,
+                },
+                other => other,
+            })?;
+            let explicit_port = url[tls_scheme.len()..]
+                .trim_end_matches('/')
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| !p.contains(']'));
+            if !explicit_port {
+                addr.port = DEFAULT_TLS_PORT;
+            }
+            return Ok((addr, true));
+        }
+    }
+    Ok((BrokerAddr::parse(url)?, false))
+}
+
+/// Default MQTT port for `mqtts://` URLs without an explicit port.
+pub const DEFAULT_TLS_PORT: u16 = 8883;
+
 /// A parsed broker address. A future `Tls` variant or field will carry TLS
 /// settings; for now only plain TCP exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +254,7 @@ impl BrokerAddr {
             "mqtt" | "tcp" => {}
             "mqtts" | "ssl" | "tls" => {
                 return Err(err(format!(
-                    "scheme '{scheme}' (TLS) is not supported yet; use mqtt://"
+                    "scheme '{scheme}' (TLS) needs a DestinationConfig with TLS settings (Uplink::start_with)"
                 )))
             }
             other => return Err(err(format!("unsupported scheme '{other}'; use mqtt://"))),

@@ -52,6 +52,14 @@ pub enum UplinkError {
     /// The uplink is finishing or gone; the event was dropped.
     #[error("uplink is closed; event dropped")]
     Closed,
+    /// The TLS settings of a destination cannot be used.
+    #[error("destination '{destination}': TLS: {what}")]
+    Tls {
+        /// Destination name.
+        destination: String,
+        /// What is wrong (file names included).
+        what: String,
+    },
     /// The disk spool could not be used.
     #[error("spool {path}: cannot {what}: {source}")]
     Spool {

@@ -64,6 +64,8 @@
 
 mod client;
 pub mod config;
+pub mod destination;
+pub mod engine;
 mod error;
 mod report;
 pub mod spool;
@@ -74,8 +76,12 @@ pub mod test_broker;
 
 pub use client::{EventSender, Uplink};
 pub use config::{default_sensor_id, BrokerAddr, MqttConfig};
+pub use destination::{DestinationConfig, Policy, Protocol, TlsConfig, UplinkConfig};
 pub use error::UplinkError;
+pub use report::DestinationReport;
 pub use report::UplinkReport;
+pub use spool::{SpoolOptions, SpoolStats, SyncPolicy};
+pub use summary::{IpNet, Pseudonymise, SummaryPolicy, Tlp};
 
 #[cfg(test)]
 mod tests {

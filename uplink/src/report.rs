@@ -42,6 +42,43 @@ pub struct UplinkReport {
     pub anomalies: u64,
     /// The most recent connection error, if any.
     pub last_error: Option<String>,
+    /// Events written to the disk spool in this run ([`crate::Uplink::start_with`] only).
+    pub spooled: u64,
+    /// Events lost because the spool could not be written (disk error).
+    pub dropped_spool_error: u64,
+    /// Spool counters, if a spool is used.
+    pub spool: Option<crate::spool::SpoolStats>,
+    /// Per-destination counters ([`crate::Uplink::start_with`] only).
+    pub destinations: Vec<DestinationReport>,
+}
+
+/// Counters of one destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationReport {
+    /// Destination name.
+    pub name: String,
+    /// Spooled records for it that the broker acknowledged (PUBACK success).
+    pub acked: u64,
+    /// Records the broker refused (MQTT 5 PUBACK reason code, e.g. an ACL);
+    /// they are not retried.
+    pub refused: u64,
+    /// Records dropped from the full spool before this destination read them.
+    pub dropped_spool_full: u64,
+    /// Publishes sent again after a reconnect.
+    pub republished: u64,
+    /// Successful connections.
+    pub connections: u64,
+    /// Failed connection attempts (TCP, TLS, CONNACK).
+    pub connect_failures: u64,
+    /// Established connections that were lost.
+    pub disconnects: u64,
+    /// Protocol anomalies tolerated.
+    pub anomalies: u64,
+    /// Records spooled but not yet acknowledged by it (sequence numbers between
+    /// its cursor and the spool's end, including records it does not take).
+    pub backlog: u64,
+    /// Most recent error (connection, TLS, refused publish).
+    pub last_error: Option<String>,
 }
 
 impl UplinkReport {
@@ -73,6 +110,24 @@ impl fmt::Display for UplinkReport {
         if let Some(e) = &self.last_error {
             write!(f, " last_error: {e}")?;
         }
+        if self.spool.is_some() {
+            write!(
+                f,
+                " spooled {} spool_error {}",
+                self.spooled, self.dropped_spool_error
+            )?;
+        }
+        for d in &self.destinations {
+            write!(
+                f,
+                "; [{}] acked {} refused {} dropped_spool_full {} backlog {} connections {} connect_failures {} disconnects {} republished {}",
+                d.name, d.acked, d.refused, d.dropped_spool_full, d.backlog, d.connections,
+                d.connect_failures, d.disconnects, d.republished
+            )?;
+            if let Some(e) = &d.last_error {
+                write!(f, " last_error: {e}")?;
+            }
+        }
         Ok(())
     }
 }
@@ -92,6 +147,50 @@ pub(crate) struct Counters {
     pub republished: AtomicU64,
     pub anomalies: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    pub spooled: AtomicU64,
+    pub dropped_spool_error: AtomicU64,
+    pub spool: Mutex<Option<crate::spool::SpoolStats>>,
+    pub dests: Vec<DestCounters>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct DestCounters {
+    pub name: String,
+    pub acked: AtomicU64,
+    pub refused: AtomicU64,
+    pub dropped_spool_full: AtomicU64,
+    pub republished: AtomicU64,
+    pub connections: AtomicU64,
+    pub connect_failures: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub anomalies: AtomicU64,
+    pub backlog: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl DestCounters {
+    pub(crate) fn set_error(&self, e: String) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(e);
+        }
+    }
+
+    fn snapshot(&self) -> DestinationReport {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        DestinationReport {
+            name: self.name.clone(),
+            acked: get(&self.acked),
+            refused: get(&self.refused),
+            dropped_spool_full: get(&self.dropped_spool_full),
+            republished: get(&self.republished),
+            connections: get(&self.connections),
+            connect_failures: get(&self.connect_failures),
+            disconnects: get(&self.disconnects),
+            anomalies: get(&self.anomalies),
+            backlog: get(&self.backlog),
+            last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
+        }
+    }
 }
 
 impl Counters {
@@ -124,6 +223,10 @@ impl Counters {
             republished: get(&self.republished),
             anomalies: get(&self.anomalies),
             last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
+            spooled: get(&self.spooled),
+            dropped_spool_error: get(&self.dropped_spool_error),
+            spool: self.spool.lock().ok().and_then(|g| g.clone()),
+            destinations: self.dests.iter().map(DestCounters::snapshot).collect(),
         }
     }
 }

@@ -95,9 +95,25 @@ impl Outbox {
     /// Takes ownership of an accepted event; it is queued for sending.
     pub(crate) fn admit(&mut self, event: Event) {
         let id = self.next_id;
-        self.next_id += 1;
+        self.admit_id(id, event);
+    }
+
+    /// Like [`Outbox::admit`] with a caller-chosen id (the spool sequence
+    /// number). Ids must increase from one call to the next.
+    pub(crate) fn admit_id(&mut self, id: u64, event: Event) {
+        self.next_id = id + 1;
         self.slots.insert(id, Slot { event, sends: 0 });
         self.unsent.push_back(id);
+    }
+
+    /// How many more events may be admitted.
+    pub(crate) fn room(&self) -> usize {
+        self.window.saturating_sub(self.slots.len())
+    }
+
+    /// Smallest id not yet acknowledged.
+    pub(crate) fn first_id(&self) -> Option<u64> {
+        self.slots.keys().next().copied()
     }
 
     /// Next event to hand to the MQTT client, if connected. The boolean is
@@ -155,14 +171,14 @@ impl Outbox {
         Ok(())
     }
 
-    /// PUBACK received; `Ok` means one event is now acknowledged.
-    pub(crate) fn on_puback(&mut self, pkid: u16) -> Result<(), Anomaly> {
+    /// PUBACK received; `Ok(id)` means that event is now acknowledged.
+    pub(crate) fn on_puback(&mut self, pkid: u16) -> Result<u64, Anomaly> {
         let id = self
             .by_pkid
             .remove(&pkid)
             .ok_or(Anomaly::UnknownAck(pkid))?;
         self.slots.remove(&id);
-        Ok(())
+        Ok(id)
     }
 
     /// CONNACK received: unacknowledged events become sendable.
@@ -305,6 +321,22 @@ mod tests {
         send_all(&mut o);
         o.on_outgoing_publish(3).unwrap();
         assert_eq!(o.on_outgoing_publish(3), Err(Anomaly::PkidInUse(3)));
+    }
+
+    #[test]
+    fn caller_ids_are_returned_on_ack() {
+        let mut o = Outbox::new(4);
+        o.on_connected();
+        o.admit_id(10, ev(1));
+        o.admit_id(15, ev(2));
+        assert_eq!(o.room(), 2);
+        send_all(&mut o);
+        o.on_outgoing_publish(1).unwrap();
+        o.on_outgoing_publish(2).unwrap();
+        assert_eq!(o.on_puback(2), Ok(15));
+        assert_eq!(o.first_id(), Some(10));
+        assert_eq!(o.on_puback(1), Ok(10));
+        assert_eq!(o.first_id(), None);
     }
 
     #[test]

@@ -63,12 +63,39 @@ pub fn mosquitto_or_skip(test_name: &str) -> bool {
     false
 }
 
+/// A TLS listener for [`BrokerConfig`]: PEM texts, written to files the
+/// broker (user `mosquitto` once it drops root) can read.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// CA certificate(s) client certificates must chain to.
+    pub ca_pem: String,
+    /// Server certificate.
+    pub cert_pem: String,
+    /// Server private key.
+    pub key_pem: String,
+    /// Refuse clients without a valid certificate (mutual TLS).
+    pub require_certificate: bool,
+}
+
+/// What [`Mosquitto::start_with_config`] sets up besides the plain listener.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerConfig {
+    /// Keep sessions and queued messages across restarts.
+    pub persistent: bool,
+    /// A second listener with TLS ([`Mosquitto::tls_url`]).
+    pub tls: Option<TlsListener>,
+    /// Contents of an ACL file (`topic read|write|readwrite <filter>` lines
+    /// apply to anonymous clients).
+    pub acl: Option<String>,
+}
+
 /// A mosquitto process on `127.0.0.1:<free port>`, with its own config in a
 /// temporary directory. Killed on drop.
 #[derive(Debug)]
 pub struct Mosquitto {
     dir: tempfile::TempDir,
     port: u16,
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -87,6 +114,15 @@ impl Mosquitto {
     }
 
     fn start_with(persistent: bool) -> io::Result<Mosquitto> {
+        Self::start_with_config(&BrokerConfig {
+            persistent,
+            ..BrokerConfig::default()
+        })
+    }
+
+    /// Starts a broker with a plain listener ([`Mosquitto::url`]) and, as
+    /// configured, a TLS listener and an ACL file.
+    pub fn start_with_config(cfg: &BrokerConfig) -> io::Result<Mosquitto> {
         let mut last_err = None;
         // The free port may be taken by someone else before mosquitto binds
         // it; retry with another port in that case.
@@ -94,10 +130,15 @@ impl Mosquitto {
             let dir = tempfile::Builder::new().prefix("uplink-mosq-").tempdir()?;
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
             let port = free_port()?;
-            write_config(dir.path(), port, persistent)?;
+            let tls_port = match cfg.tls {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
+            write_config(dir.path(), port, tls_port, cfg)?;
             let mut broker = Mosquitto {
                 dir,
                 port,
+                tls_port,
                 child: None,
             };
             match broker.launch() {
@@ -116,6 +157,11 @@ impl Mosquitto {
     /// `mqtt://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// `mqtts://127.0.0.1:<tls port>`, if a TLS listener was configured.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|p| format!("mqtts://127.0.0.1:{p}"))
     }
 
     /// Everything mosquitto logged so far (all runs of this instance).
@@ -198,7 +244,11 @@ impl Mosquitto {
                     self.log()
                 )));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            let tls_ready = self.tls_port.is_none_or(|p| {
+                let a = SocketAddr::from(([127, 0, 0, 1], p));
+                TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+            });
+            if tls_ready && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -233,12 +283,44 @@ fn free_port() -> io::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-fn write_config(dir: &Path, port: u16, persistent: bool) -> io::Result<()> {
-    let mut conf = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n\
+fn write_readable(path: &Path, text: &str) -> io::Result<()> {
+    fs::write(path, text)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+}
+
+fn write_config(
+    dir: &Path,
+    port: u16,
+    tls_port: Option<u16>,
+    cfg: &BrokerConfig,
+) -> io::Result<()> {
+    let mut conf = String::from(
+        "per_listener_settings false\nallow_anonymous true\nlog_dest stderr\n\
          log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
-         max_inflight_messages 0\nmax_queued_messages 100000\n"
+         max_inflight_messages 0\nmax_queued_messages 100000\n",
     );
+    if let Some(acl) = &cfg.acl {
+        let path = dir.join("acl");
+        write_readable(&path, acl)?;
+        conf.push_str(&format!("acl_file {}\n", path.display()));
+    }
+    conf.push_str(&format!("listener {port} 127.0.0.1\n"));
+    if let (Some(tls), Some(tls_port)) = (&cfg.tls, tls_port) {
+        let ca = dir.join("ca.pem");
+        let cert = dir.join("server.pem");
+        let key = dir.join("server.key");
+        write_readable(&ca, &tls.ca_pem)?;
+        write_readable(&cert, &tls.cert_pem)?;
+        write_readable(&key, &tls.key_pem)?;
+        conf.push_str(&format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {}\n",
+            ca.display(),
+            cert.display(),
+            key.display(),
+            tls.require_certificate
+        ));
+    }
+    let persistent = cfg.persistent;
     if persistent {
         let data = dir.join("data");
         fs::create_dir(&data)?;
@@ -265,9 +347,14 @@ fn write_config(dir: &Path, port: u16, persistent: bool) -> io::Result<()> {
 /// and subscribes again (with [`Subscriber::start_persistent`] the broker
 /// also keeps messages for it while it is away).
 pub struct Subscriber {
-    client: Client,
+    client: SubClient,
     rx: mpsc::Receiver<(String, Vec<u8>)>,
     stop: Arc<AtomicBool>,
+}
+
+enum SubClient {
+    V4(Client),
+    V5(rumqttc::v5::Client),
 }
 
 impl Subscriber {
@@ -365,7 +452,96 @@ impl Subscriber {
                     }
                 }
             })?;
-        Ok(Subscriber { client, rx, stop })
+        Ok(Subscriber {
+            client: SubClient::V4(client),
+            rx,
+            stop,
+        })
+    }
+
+    /// An MQTT 5 subscriber (clean start), e.g. for shared subscriptions
+    /// (`$share/<group>/<filter>`). Returns after the SUBACK.
+    pub fn start_v5(url: &str, topic_filter: &str) -> io::Result<Subscriber> {
+        use rumqttc::v5::mqttbytes::v5::Packet as P;
+        use rumqttc::v5::{Client as C5, Event as E5, MqttOptions as O5};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let id = format!(
+            "uplink-test-sub5-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let addr = BrokerAddr::parse(url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut opts = O5::new(id, addr.host, addr.port);
+        opts.set_keep_alive(Duration::from_secs(5))
+            .set_clean_start(true)
+            .set_max_packet_size(Some(4 << 20));
+        let (client, mut conn) = C5::new(opts, 1000);
+        let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+        client
+            .subscribe(topic_filter, qos)
+            .map_err(io::Error::other)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (tx, rx) = mpsc::channel();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match conn.recv_timeout(left) {
+                Ok(Ok(E5::Incoming(P::SubAck(_)))) => break,
+                Ok(Ok(E5::Incoming(P::Publish(p)))) => {
+                    let _ = tx.send((
+                        String::from_utf8_lossy(&p.topic).into_owned(),
+                        p.payload.to_vec(),
+                    ));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        format!("subscriber cannot connect to {url}: {e}"),
+                    ))
+                }
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no SUBACK from {url} within 10 s"),
+                    ))
+                }
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread_client = client.clone();
+        let filter = topic_filter.to_string();
+        std::thread::Builder::new()
+            .name("test-subscriber-v5".into())
+            .spawn(move || {
+                for ev in conn.iter() {
+                    if thread_stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match ev {
+                        Ok(E5::Incoming(P::Publish(p))) => {
+                            let m = (
+                                String::from_utf8_lossy(&p.topic).into_owned(),
+                                p.payload.to_vec(),
+                            );
+                            if tx.send(m).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(E5::Incoming(P::ConnAck(_))) => {
+                            let _ = thread_client.try_subscribe(filter.clone(), qos);
+                        }
+                        Ok(_) => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            })?;
+        Ok(Subscriber {
+            client: SubClient::V5(client),
+            rx,
+            stop,
+        })
     }
 
     /// Returns messages as `(topic, payload)` once `expected` have arrived
@@ -402,6 +578,9 @@ impl std::fmt::Debug for Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.client.try_disconnect();
+        let _ = match &self.client {
+            SubClient::V4(c) => c.try_disconnect().is_ok(),
+            SubClient::V5(c) => c.try_disconnect().is_ok(),
+        };
     }
 }

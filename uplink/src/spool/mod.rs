@@ -8,7 +8,7 @@
 //! destination, drop whole prefixes. A log of length-prefixed, CRC-checked
 //! records in files of `segment_bytes` does exactly that with one buffered
 //! `write` per batch and no write amplification; dropping a prefix is an
-//! `unlink`. See [`record`] for the framing.
+//! `unlink`. See the `record` module for the framing.
 //!
 //! # Layout of the spool directory
 //!
@@ -50,9 +50,6 @@
 //! causes resending, not loss). On open, each segment is scanned; the
 //! first torn or corrupt record and everything after it in that segment
 //! are cut off (`truncated_bytes` in [`SpoolStats`]).
-
-// Used by the uplink engine, which lands in the next commit.
-#![allow(dead_code)]
 
 pub(crate) mod record;
 

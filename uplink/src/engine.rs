@@ -1,0 +1,1056 @@
+//! The multi-destination uplink with a disk spool ([`crate::Uplink::start_with`]).
+//!
+//! # Data flow
+//!
+//! ```text
+//! producers ──try_send──> channel ──> ingest ──append──> spool ──read──> destination 1 ──> broker
+//!                                       │                   └─────read──> destination 2 ──> broker
+//!                                       └─ summary aggregators ──append (targeted)──┘
+//! ```
+//!
+//! One OS thread runs a current-thread tokio runtime with a `LocalSet`:
+//!
+//! * **ingest** takes batches from the channel, gives each event its id,
+//!   appends it to the spool and hands the batch to the OS with one
+//!   `write` *before* any destination may read it; it folds events into
+//!   the aggregators of `summary` destinations and, when a window ends,
+//!   appends their messages as records targeted at that destination. It
+//!   also drives the fsync policy.
+//! * **one task per destination** reads its records from the spool into its
+//!   Outbox (at most `max_inflight` in memory), publishes them through
+//!   rumqttc (MQTT 3.1.1 or 5) and moves its spool cursor when PUBACKs
+//!   arrive; its cursor is the smallest unacknowledged sequence number.
+//!
+//! Capture never waits for this: the channel is bounded, `try_send` counts
+//! what a full channel refuses, and the ingest task never waits for the
+//! network (a full spool drops its oldest segment instead).
+//!
+//! # Event ids
+//!
+//! Each record gets the id `<sensor id>:<spool id>:<sequence number>`,
+//! written as the first member of the JSON object:
+//! `{"event_id":"s1:9f2c01ab:1234","timestamp":...}` (a payload that is not a
+//! JSON object is sent unchanged, without id). QoS 1 may deliver an event
+//! twice (after a reconnect or a restart); a collector removes duplicates
+//! with e.g. `jq -s 'unique_by(.event_id)'` or by keeping the last sequence
+//! number seen per `<sensor>:<spool>`.
+//!
+//! # Status and Last Will
+//!
+//! Each destination publishes a retained JSON status (`online`, version,
+//! rules version, uptime, interfaces, spool depth and drops, its own
+//! counters) to its status topic at every CONNACK and every
+//! `stats_interval`, and registers a retained Last Will `{"status":"offline"}`
+//! on the same topic. At a clean finish it publishes `offline` itself
+//! before DISCONNECT (the broker sends the Will only when the link dies).
+//! Status messages use QoS 0: a newer one follows soon, and they stay out
+//! of the spool and the ack accounting.
+//!
+//! # Acknowledgement accounting
+//!
+//! [`crate::UplinkReport::acked`] counts events of this run that no
+//! destination still owes: every destination that takes the event
+//! acknowledged it (or lost it to a full spool, counted per destination
+//! in `dropped_spool_full`). MQTT 5 PUBACKs with a failure reason
+//! (e.g. "not authorized" from an ACL) count in `refused`, set
+//! `last_error`, and are not retried.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
+use serde_json::json;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::client::{wait_shutdown, Shutdown, BACKOFF_START, DISCONNECT_GRACE};
+use crate::destination::{DestinationConfig, Policy, Protocol, UplinkConfig};
+use crate::error::UplinkError;
+use crate::report::{Counters, DestCounters};
+use crate::spool::record::Record;
+use crate::spool::{DestFilter, Spool};
+use crate::state::{Anomaly, Event, Outbox};
+use crate::summary::Aggregator;
+
+/// Events taken from the channel per spool write.
+const BATCH: usize = 1024;
+
+/// Opens the spool of `cfg` with one reader per destination.
+pub(crate) fn open_spool(cfg: &UplinkConfig) -> Result<Spool, UplinkError> {
+    let filters = cfg
+        .destinations
+        .iter()
+        .map(|d| DestFilter {
+            name: d.name.clone(),
+            full: matches!(d.policy, Policy::Full),
+            event_types: d.event_types.clone(),
+        })
+        .collect();
+    Spool::open(&cfg.spool_dir, cfg.spool.clone(), filters)
+}
+
+/// Bytes the event id adds to a payload, at most.
+pub(crate) fn event_id_overhead(sensor_id: &str) -> usize {
+    // {"event_id":"<sensor>:<8 hex>:<u64>",
+    16 + json_escaped(sensor_id).len() + 1 + 8 + 1 + 20
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Writes `payload` with `"event_id":"<prefix><seq>"` as its first member.
+pub(crate) fn write_with_id(buf: &mut Vec<u8>, id_prefix: &str, seq: u64, payload: &[u8]) {
+    let trimmed = payload.trim_ascii_start();
+    let Some(rest) = trimmed.strip_prefix(b"{") else {
+        buf.extend_from_slice(payload);
+        return;
+    };
+    buf.extend_from_slice(b"{\"event_id\":\"");
+    buf.extend_from_slice(id_prefix.as_bytes());
+    buf.extend_from_slice(seq.to_string().as_bytes());
+    buf.push(b'"');
+    if !rest.trim_ascii_start().starts_with(b"}") {
+        buf.push(b',');
+    }
+    buf.extend_from_slice(rest);
+}
+
+/// UTC time as `2024-01-01T00:00:00+0000` (EVE style, whole seconds).
+pub(crate) fn utc_timestamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Ranges of sequence numbers of this run's events, to count `acked`.
+#[derive(Debug, Default)]
+struct RunTracker {
+    ranges: VecDeque<(u64, u64)>,
+}
+
+impl RunTracker {
+    fn push(&mut self, seq: u64) {
+        match self.ranges.back_mut() {
+            Some((_, end)) if *end == seq => *end += 1,
+            _ => self.ranges.push_back((seq, seq + 1)),
+        }
+    }
+
+    /// Events below `cursor` are done; returns how many became done now.
+    fn advance(&mut self, cursor: u64) -> u64 {
+        let mut done = 0;
+        while let Some((start, end)) = self.ranges.front_mut() {
+            if *end <= cursor {
+                done += *end - *start;
+                self.ranges.pop_front();
+            } else {
+                if *start < cursor {
+                    done += cursor - *start;
+                    *start = cursor;
+                }
+                break;
+            }
+        }
+        done
+    }
+}
+
+struct Shared {
+    spool: Spool,
+    input_done: bool,
+    run: RunTracker,
+    started: Instant,
+}
+
+struct Ctx {
+    cfg: UplinkConfig,
+    shared: RefCell<Shared>,
+    counters: Arc<Counters>,
+    feeder_wakes: Vec<Notify>,
+    poller_wakes: Vec<Notify>,
+}
+
+impl Ctx {
+    /// Destination `d` owes nothing below `cursor`: persist that and count
+    /// this run's events that nobody owes any more.
+    fn ack_until(&self, d: usize, cursor: u64) {
+        let mut sh = self.shared.borrow_mut();
+        if let Err(e) = sh.spool.ack_until(d, cursor) {
+            self.counters.set_error(e.to_string());
+        }
+        let min = sh.spool.min_cursor();
+        let done = sh.run.advance(min);
+        if done > 0 {
+            self.counters.acked.fetch_add(done, Ordering::Relaxed);
+        }
+        let next = sh.spool.next_seq();
+        if let Some(c) = self.counters.dests.get(d) {
+            c.backlog
+                .store(next.saturating_sub(sh.spool.cursor(d)), Ordering::Relaxed);
+        }
+    }
+
+    fn status_json(&self, d: usize, online: bool) -> Vec<u8> {
+        let sh = self.shared.borrow();
+        let st = sh.spool.stats();
+        let report = self.counters.snapshot();
+        let dest = report.destinations.get(d).cloned().unwrap_or_default();
+        json!({
+            "status": if online { "online" } else { "offline" },
+            "sensor": self.cfg.sensor_id,
+            "version": self.cfg.version,
+            "rules_version": self.cfg.rules_version,
+            "uptime_s": sh.started.elapsed().as_secs(),
+            "interfaces": self.cfg.interfaces,
+            "timestamp": utc_timestamp(SystemTime::now()),
+            "events": {
+                "accepted": report.accepted,
+                "acked": report.acked,
+                "dropped_channel_full": report.dropped_channel_full,
+                "dropped_too_large": report.dropped_too_large,
+                "dropped_spool_error": report.dropped_spool_error,
+            },
+            "spool": {
+                "bytes": st.bytes,
+                "records_pending": dest.backlog,
+                "dropped_full": dest.dropped_spool_full,
+                "evicted_segments": st.evicted_segments,
+            },
+            "destination": {
+                "name": dest.name,
+                "acked": dest.acked,
+                "refused": dest.refused,
+                "connections": dest.connections,
+                "disconnects": dest.disconnects,
+            },
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
+/// Runs the engine until every destination is done or the shutdown plan's
+/// deadline passes. Must run inside a `LocalSet`.
+pub(crate) async fn run(
+    cfg: UplinkConfig,
+    tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    spool: Spool,
+    input: mpsc::Receiver<Event>,
+    shutdown: watch::Receiver<Option<Shutdown>>,
+    counters: Arc<Counters>,
+) {
+    let n = cfg.destinations.len();
+    let dests = cfg.destinations.clone();
+    let ctx = Rc::new(Ctx {
+        shared: RefCell::new(Shared {
+            spool,
+            input_done: false,
+            run: RunTracker::default(),
+            started: Instant::now(),
+        }),
+        cfg,
+        counters,
+        feeder_wakes: (0..n).map(|_| Notify::new()).collect(),
+        poller_wakes: (0..n).map(|_| Notify::new()).collect(),
+    });
+    for d in 0..n {
+        // Cursors were loaded from disk: bring counters in line.
+        let cursor = ctx.shared.borrow().spool.cursor(d);
+        ctx.ack_until(d, cursor);
+    }
+    let mut tasks = Vec::new();
+    for (i, (dcfg, tls)) in dests.into_iter().zip(tls).enumerate() {
+        let ctx = Rc::clone(&ctx);
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            destination(ctx, i, dcfg, tls, shutdown).await;
+        }));
+    }
+    let ingest_ctx = Rc::clone(&ctx);
+    let ingest = tokio::task::spawn_local(ingest(ingest_ctx, input, shutdown.clone()));
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Destinations are done (or out of time): make sure the input is
+    // drained into the spool before leaving, within the deadline.
+    let plan = wait_shutdown(shutdown).await;
+    let _ = tokio::time::timeout_at(plan.hard_stop.into(), ingest).await;
+    let mut sh = ctx.shared.borrow_mut();
+    if let Err(e) = sh.spool.sync() {
+        ctx.counters.set_error(e.to_string());
+    }
+    publish_spool_stats(&ctx.counters, &sh.spool);
+}
+
+fn publish_spool_stats(counters: &Counters, spool: &Spool) {
+    if let Ok(mut g) = counters.spool.lock() {
+        *g = Some(spool.stats());
+    }
+    for (d, c) in counters.dests.iter().enumerate() {
+        c.dropped_spool_full
+            .store(spool.dropped_full(d), Ordering::Relaxed);
+    }
+}
+
+async fn ingest(
+    ctx: Rc<Ctx>,
+    mut input: mpsc::Receiver<Event>,
+    shutdown: watch::Receiver<Option<Shutdown>>,
+) {
+    let id_prefix = format!(
+        "{}:{}:",
+        json_escaped(&ctx.cfg.sensor_id),
+        ctx.shared.borrow().spool.instance()
+    );
+    let mut aggs: Vec<Option<Aggregator>> = ctx
+        .cfg
+        .destinations
+        .iter()
+        .map(|d| match &d.policy {
+            Policy::Summary(p) => Some(Aggregator::new(p.clone(), &ctx.cfg.sensor_id)),
+            Policy::Full => None,
+        })
+        .collect();
+    let windows: Vec<Duration> = ctx
+        .cfg
+        .destinations
+        .iter()
+        .map(|d| match &d.policy {
+            Policy::Summary(p) => p.window,
+            Policy::Full => Duration::MAX,
+        })
+        .collect();
+    let mut window_start = vec![(Instant::now(), SystemTime::now()); aggs.len()];
+    let any_summary = aggs.iter().any(Option::is_some);
+    let tick_every = ctx
+        .cfg
+        .spool
+        .sync
+        .interval
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(tick_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown_fut = pin!(wait_shutdown(shutdown));
+    let mut closing = false;
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = input.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                {
+                    let mut sh = ctx.shared.borrow_mut();
+                    for ev in batch.drain(..) {
+                        let event_type = ev.topic.as_str();
+                        if any_summary {
+                            for agg in aggs.iter_mut().flatten() {
+                                agg.add(event_type, &ev.payload);
+                            }
+                        }
+                        let res = sh.spool.append(None, event_type, |seq, buf| {
+                            write_with_id(buf, &id_prefix, seq, &ev.payload);
+                        });
+                        match res {
+                            Ok(seq) => {
+                                sh.run.push(seq);
+                                Counters::inc(&ctx.counters.spooled);
+                            }
+                            Err(e) => {
+                                // The event was accepted but cannot be kept:
+                                // count it as acked-or-lost so `finish` does
+                                // not wait for it, and say why.
+                                Counters::inc(&ctx.counters.dropped_spool_error);
+                                Counters::inc(&ctx.counters.acked);
+                                ctx.counters.set_error(e.to_string());
+                            }
+                        }
+                    }
+                    if let Err(e) = sh.spool.commit() {
+                        ctx.counters.set_error(e.to_string());
+                    }
+                }
+                for w in &ctx.feeder_wakes {
+                    w.notify_one();
+                }
+            }
+            _ = tick.tick() => {
+                if any_summary {
+                    flush_windows(&ctx, &mut aggs, &windows, &mut window_start, &id_prefix, false);
+                }
+                let mut sh = ctx.shared.borrow_mut();
+                if let Err(e) = sh.spool.commit() {
+                    ctx.counters.set_error(e.to_string());
+                }
+                publish_spool_stats(&ctx.counters, &sh.spool);
+            }
+            _ = &mut shutdown_fut, if !closing => {
+                input.close();
+                closing = true;
+            }
+        }
+    }
+    // Input closed and drained: the last (partial) summary windows go out too.
+    flush_windows(
+        &ctx,
+        &mut aggs,
+        &windows,
+        &mut window_start,
+        &id_prefix,
+        true,
+    );
+    {
+        let mut sh = ctx.shared.borrow_mut();
+        if let Err(e) = sh.spool.sync() {
+            ctx.counters.set_error(e.to_string());
+        }
+        sh.input_done = true;
+        publish_spool_stats(&ctx.counters, &sh.spool);
+    }
+    for w in ctx.feeder_wakes.iter().chain(&ctx.poller_wakes) {
+        w.notify_one();
+    }
+}
+
+fn flush_windows(
+    ctx: &Ctx,
+    aggs: &mut [Option<Aggregator>],
+    windows: &[Duration],
+    starts: &mut [(Instant, SystemTime)],
+    id_prefix: &str,
+    force: bool,
+) {
+    let now = (Instant::now(), SystemTime::now());
+    let mut wrote = false;
+    for (d, agg) in aggs.iter_mut().enumerate() {
+        let Some(agg) = agg else { continue };
+        if !force && now.0.duration_since(starts[d].0) < windows[d] {
+            continue;
+        }
+        let msgs = agg.flush(&utc_timestamp(starts[d].1), &utc_timestamp(now.1));
+        starts[d] = now;
+        let name = ctx.cfg.destinations[d].name.as_str();
+        let mut sh = ctx.shared.borrow_mut();
+        for (event_type, payload) in msgs {
+            let res = sh.spool.append(Some(name), event_type, |seq, buf| {
+                write_with_id(buf, id_prefix, seq, &payload);
+            });
+            if let Err(e) = res {
+                ctx.counters.set_error(e.to_string());
+            }
+            wrote = true;
+        }
+    }
+    if wrote {
+        if let Err(e) = ctx.shared.borrow_mut().spool.commit() {
+            ctx.counters.set_error(e.to_string());
+        }
+        for w in &ctx.feeder_wakes {
+            w.notify_one();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One destination: rumqttc v4 or v5 behind a small enum.
+
+enum Client {
+    V4(rumqttc::AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+enum Loop {
+    V4(Box<rumqttc::EventLoop>),
+    V5(Box<rumqttc::v5::EventLoop>),
+}
+
+/// What the destination task needs to know from either protocol.
+#[derive(Debug)]
+enum LinkEvent {
+    ConnAck { session_present: bool },
+    PubAck { pkid: u16, refused: Option<String> },
+    OutPublish(u16),
+    AwaitAck(u16),
+    OutDisconnect,
+    Other,
+}
+
+impl Client {
+    fn try_publish(
+        &self,
+        topic: String,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c
+                .try_publish(topic, qos, retain, payload)
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .try_publish(topic, v5_qos(qos), retain, payload)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn try_disconnect(&self) -> bool {
+        match self {
+            Client::V4(c) => c.try_disconnect().is_ok(),
+            Client::V5(c) => c.try_disconnect().is_ok(),
+        }
+    }
+}
+
+fn v5_qos(q: QoS) -> rumqttc::v5::mqttbytes::QoS {
+    match q {
+        QoS::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        QoS::AtLeastOnce => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+    }
+}
+
+impl Loop {
+    async fn poll(&mut self) -> Result<LinkEvent, String> {
+        match self {
+            Loop::V4(l) => l.poll().await.map(v4_event).map_err(|e| describe_v4(&e)),
+            Loop::V5(l) => l.poll().await.map(v5_event).map_err(|e| describe_v5(&e)),
+        }
+    }
+
+    /// Acks rumqttc read before the connection failed.
+    fn buffered_acks(&mut self) -> Vec<LinkEvent> {
+        match self {
+            Loop::V4(l) => l.state.events.drain(..).map(v4_event).collect::<Vec<_>>(),
+            Loop::V5(l) => l.state.events.drain(..).map(v5_event).collect::<Vec<_>>(),
+        }
+        .into_iter()
+        .filter(|e| matches!(e, LinkEvent::PubAck { .. }))
+        .collect()
+    }
+
+    /// Forget rumqttc's own copies of unacked publishes (the Outbox resends).
+    fn forget_pending(&mut self) {
+        match self {
+            Loop::V4(l) => {
+                l.state.collision = None;
+                l.pending.clear();
+            }
+            Loop::V5(l) => {
+                l.state.collision = None;
+                l.pending.clear();
+            }
+        }
+    }
+
+    fn clean(&mut self) {
+        match self {
+            Loop::V4(l) => l.clean(),
+            Loop::V5(l) => l.clean(),
+        }
+    }
+}
+
+fn v4_event(e: rumqttc::Event) -> LinkEvent {
+    use rumqttc::{Event as E, Packet as P};
+    match e {
+        E::Incoming(P::ConnAck(a)) => LinkEvent::ConnAck {
+            session_present: a.session_present,
+        },
+        E::Incoming(P::PubAck(a)) => LinkEvent::PubAck {
+            pkid: a.pkid,
+            refused: None,
+        },
+        E::Outgoing(o) => outgoing(o),
+        _ => LinkEvent::Other,
+    }
+}
+
+fn v5_event(e: rumqttc::v5::Event) -> LinkEvent {
+    use rumqttc::v5::mqttbytes::v5::{Packet as P, PubAckReason};
+    use rumqttc::v5::Event as E;
+    match e {
+        E::Incoming(P::ConnAck(a)) => LinkEvent::ConnAck {
+            session_present: a.session_present,
+        },
+        E::Incoming(P::PubAck(a)) => {
+            let refused = match a.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+                other => {
+                    let why = a
+                        .properties
+                        .and_then(|p| p.reason_string)
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default();
+                    Some(format!("{other:?}{why}"))
+                }
+            };
+            LinkEvent::PubAck {
+                pkid: a.pkid,
+                refused,
+            }
+        }
+        E::Outgoing(o) => outgoing(o),
+        _ => LinkEvent::Other,
+    }
+}
+
+fn outgoing(o: Outgoing) -> LinkEvent {
+    match o {
+        Outgoing::Publish(p) => LinkEvent::OutPublish(p),
+        Outgoing::AwaitAck(p) => LinkEvent::AwaitAck(p),
+        Outgoing::Disconnect => LinkEvent::OutDisconnect,
+        _ => LinkEvent::Other,
+    }
+}
+
+fn describe_v4(e: &rumqttc::ConnectionError) -> String {
+    use rumqttc::ConnectionError as C;
+    match e {
+        C::ConnectionRefused(code) => format!("broker refused connection: {code:?}"),
+        C::NetworkTimeout => "timed out connecting to broker".to_string(),
+        C::Tls(t) => format!("TLS handshake failed: {t}"),
+        other => other.to_string(),
+    }
+}
+
+fn describe_v5(e: &rumqttc::v5::ConnectionError) -> String {
+    use rumqttc::v5::ConnectionError as C;
+    match e {
+        C::ConnectionRefused(code) => format!("broker refused connection: {code:?}"),
+        C::Tls(t) => format!("TLS handshake failed: {t}"),
+        other => other.to_string(),
+    }
+}
+
+fn connect(
+    cfg: &DestinationConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    status: Vec<u8>,
+    window: usize,
+) -> Result<(Client, Loop), UplinkError> {
+    let (host, port, _) = cfg.endpoint()?;
+    let transport = tls.map(|c| Transport::tls_with_config(TlsConfiguration::Rustls(c)));
+    let offline = status;
+    let cap = window + 16;
+    match cfg.protocol {
+        Protocol::V311 => {
+            let mut o = rumqttc::MqttOptions::new(cfg.client_id.clone(), host, port);
+            o.set_keep_alive(cfg.keep_alive)
+                .set_clean_session(true)
+                .set_inflight(cfg.max_inflight)
+                .set_max_packet_size(usize::MAX >> 1, usize::MAX >> 1)
+                .set_pending_throttle(Duration::ZERO)
+                .set_last_will(rumqttc::LastWill::new(
+                    cfg.status_topic.clone(),
+                    offline,
+                    QoS::AtLeastOnce,
+                    true,
+                ));
+            if let Some(t) = transport {
+                o.set_transport(t);
+            }
+            if let Some(u) = &cfg.username {
+                o.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
+            }
+            let (c, mut l) = rumqttc::AsyncClient::new(o, cap);
+            let mut net = rumqttc::NetworkOptions::new();
+            net.set_connection_timeout(cfg.connect_timeout.as_secs().max(1));
+            l.set_network_options(net);
+            Ok((Client::V4(c), Loop::V4(Box::new(l))))
+        }
+        Protocol::V5 => {
+            let mut o = rumqttc::v5::MqttOptions::new(cfg.client_id.clone(), host, port);
+            o.set_keep_alive(cfg.keep_alive)
+                .set_clean_start(true)
+                .set_outgoing_inflight_upper_limit(cfg.max_inflight)
+                .set_pending_throttle(Duration::ZERO)
+                .set_connection_timeout(cfg.connect_timeout.as_secs().max(1))
+                .set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
+                    cfg.status_topic.clone(),
+                    offline,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    true,
+                    None,
+                ));
+            if let Some(t) = transport {
+                o.set_transport(t);
+            }
+            if let Some(u) = &cfg.username {
+                o.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
+            }
+            let (c, l) = rumqttc::v5::AsyncClient::new(o, cap);
+            Ok((Client::V5(c), Loop::V5(Box::new(l))))
+        }
+    }
+}
+
+struct Dest<'a> {
+    ctx: &'a Ctx,
+    idx: usize,
+    cfg: &'a DestinationConfig,
+    client: &'a Client,
+    outbox: RefCell<Outbox>,
+    counters: &'a DestCounters,
+}
+
+async fn destination(
+    ctx: Rc<Ctx>,
+    idx: usize,
+    cfg: DestinationConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    shutdown: watch::Receiver<Option<Shutdown>>,
+) {
+    let Some(counters) = ctx.counters.dests.get(idx) else {
+        return;
+    };
+    let window = usize::from(cfg.max_inflight);
+    let offline = json!({"status": "offline", "sensor": ctx.cfg.sensor_id})
+        .to_string()
+        .into_bytes();
+    let (client, mut eventloop) = match connect(&cfg, tls, offline, window) {
+        Ok(x) => x,
+        Err(e) => {
+            counters.set_error(e.to_string());
+            return;
+        }
+    };
+    let d = Dest {
+        ctx: &ctx,
+        idx,
+        cfg: &cfg,
+        client: &client,
+        outbox: RefCell::new(Outbox::new(window)),
+        counters,
+    };
+    tokio::select! {
+        () = d.feeder() => {}
+        () = d.poller(&mut eventloop, shutdown) => {}
+    }
+}
+
+impl Dest<'_> {
+    fn finished(&self) -> bool {
+        let sh = self.ctx.shared.borrow();
+        sh.input_done
+            && self.outbox.borrow().is_empty()
+            && sh.spool.read_seq(self.idx) >= sh.spool.next_seq()
+    }
+
+    /// Moves records from the spool into the Outbox while it has room.
+    async fn feeder(&self) {
+        let mut recs: Vec<Record> = Vec::new();
+        loop {
+            let room = self.outbox.borrow().room();
+            if room > 0 {
+                recs.clear();
+                let res =
+                    self.ctx
+                        .shared
+                        .borrow_mut()
+                        .spool
+                        .read(self.idx, room.min(BATCH), &mut recs);
+                if let Err(e) = res {
+                    self.counters.set_error(e.to_string());
+                }
+                let read_all = recs.len() < room.min(BATCH);
+                {
+                    let mut ob = self.outbox.borrow_mut();
+                    for r in recs.drain(..) {
+                        let topic = format!("{}/{}", self.cfg.topic_prefix, r.event_type);
+                        ob.admit_id(
+                            r.seq,
+                            Event {
+                                topic,
+                                payload: r.payload,
+                            },
+                        );
+                    }
+                    self.hand_over(&mut ob);
+                }
+                self.update_cursor();
+                if !read_all {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                if self.finished() {
+                    self.ctx.poller_wakes[self.idx].notify_one();
+                }
+            }
+            self.ctx.feeder_wakes[self.idx].notified().await;
+        }
+    }
+
+    /// The cursor is the first unacknowledged record, or the read position.
+    fn update_cursor(&self) {
+        let first = self.outbox.borrow().first_id();
+        let cursor = match first {
+            Some(id) => id,
+            None => self.ctx.shared.borrow().spool.read_seq(self.idx),
+        };
+        self.ctx.ack_until(self.idx, cursor);
+    }
+
+    fn hand_over(&self, outbox: &mut Outbox) {
+        loop {
+            let Some((topic, payload, again)) = outbox
+                .next_to_send()
+                .map(|(e, again)| (e.topic.clone(), e.payload.clone(), again))
+            else {
+                return;
+            };
+            match self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            {
+                Ok(()) => {
+                    if again {
+                        Counters::inc(&self.counters.republished);
+                    }
+                }
+                Err(e) => {
+                    outbox.unhand();
+                    self.anomaly(format!("rumqttc refused a publish: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn anomaly(&self, what: String) {
+        Counters::inc(&self.counters.anomalies);
+        self.counters.set_error(what);
+    }
+
+    fn publish_status(&self) {
+        let status = self.ctx.status_json(self.idx, true);
+        // QoS 0: yields `Outgoing::Publish(0)`, which the Outbox ignores.
+        let _ =
+            self.client
+                .try_publish(self.cfg.status_topic.clone(), QoS::AtMostOnce, true, status);
+    }
+
+    /// Applies one notification; false if the connection must be reset.
+    fn on_event(&self, event: &LinkEvent, eventloop: &mut Loop) -> bool {
+        let result = match event {
+            LinkEvent::ConnAck { session_present } => {
+                Counters::inc(&self.counters.connections);
+                if *session_present {
+                    self.anomaly("broker claimed a session for a clean-session connect".into());
+                }
+                eventloop.forget_pending();
+                self.publish_status();
+                let mut ob = self.outbox.borrow_mut();
+                ob.on_connected();
+                self.hand_over(&mut ob);
+                Ok(())
+            }
+            LinkEvent::PubAck { pkid, refused } => {
+                let r = self.outbox.borrow_mut().on_puback(*pkid);
+                r.map(|seq| {
+                    match refused {
+                        None => Counters::inc(&self.counters.acked),
+                        Some(why) => {
+                            Counters::inc(&self.counters.refused);
+                            self.counters.set_error(format!(
+                                "broker refused event {seq} on {}/...: {why}",
+                                self.cfg.topic_prefix
+                            ));
+                        }
+                    }
+                    self.update_cursor();
+                    self.ctx.feeder_wakes[self.idx].notify_one();
+                })
+            }
+            LinkEvent::OutPublish(0) => Ok(()),
+            LinkEvent::OutPublish(p) => self.outbox.borrow_mut().on_outgoing_publish(*p),
+            LinkEvent::AwaitAck(p) => self.outbox.borrow_mut().on_await_ack(*p),
+            LinkEvent::OutDisconnect | LinkEvent::Other => Ok(()),
+        };
+        match result {
+            Ok(()) => true,
+            Err(a) => {
+                self.anomaly(match a {
+                    Anomaly::UnexpectedPublish(p) => format!("unexpected publish notice pkid {p}"),
+                    Anomaly::PkidInUse(p) => format!("packet id {p} reused while unacked"),
+                    Anomaly::UnknownAck(p) => format!("PUBACK for unknown packet id {p}"),
+                });
+                false
+            }
+        }
+    }
+
+    fn on_connection_lost(&self, eventloop: &mut Loop) {
+        for event in eventloop.buffered_acks() {
+            self.on_event(&event, eventloop);
+        }
+        eventloop.forget_pending();
+        let mut ob = self.outbox.borrow_mut();
+        if ob.is_connected() {
+            Counters::inc(&self.counters.disconnects);
+        } else {
+            Counters::inc(&self.counters.connect_failures);
+        }
+        ob.on_disconnected();
+    }
+
+    async fn poller(&self, eventloop: &mut Loop, shutdown: watch::Receiver<Option<Shutdown>>) {
+        let plan = std::cell::Cell::new(None::<Shutdown>);
+        let mut ack_deadline = pin!(async {
+            let s = wait_shutdown(shutdown).await;
+            plan.set(Some(s));
+            tokio::time::sleep_until(s.ack_by.into()).await;
+        });
+        let stats_every = if self.ctx.cfg.stats_interval.is_zero() {
+            Duration::from_secs(86_400 * 365)
+        } else {
+            self.ctx.cfg.stats_interval
+        };
+        let mut stats = tokio::time::interval(stats_every);
+        stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        stats.tick().await;
+        let mut backoff = BACKOFF_START;
+        let backoff_max = self.cfg.reconnect_backoff_max.max(BACKOFF_START);
+        loop {
+            if self.finished() {
+                break;
+            }
+            let res = tokio::select! {
+                r = eventloop.poll() => r,
+                () = &mut ack_deadline => break,
+                () = self.ctx.poller_wakes[self.idx].notified() => continue,
+                _ = stats.tick() => {
+                    if self.outbox.borrow().is_connected() {
+                        self.publish_status();
+                    }
+                    continue;
+                }
+            };
+            match res {
+                Ok(event) => {
+                    if matches!(event, LinkEvent::ConnAck { .. }) {
+                        backoff = BACKOFF_START;
+                    }
+                    if !self.on_event(&event, eventloop) {
+                        eventloop.clean();
+                        self.on_connection_lost(eventloop);
+                    }
+                }
+                Err(e) => {
+                    self.counters.set_error(e);
+                    self.on_connection_lost(eventloop);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut ack_deadline => break,
+                    }
+                    backoff = (backoff * 2).min(backoff_max);
+                }
+            }
+        }
+        let hard_stop = plan
+            .get()
+            .map_or_else(|| Instant::now() + DISCONNECT_GRACE, |s| s.hard_stop);
+        self.disconnect(eventloop, hard_stop).await;
+    }
+
+    /// Retained `offline`, then DISCONNECT, bounded by `hard_stop`.
+    async fn disconnect(&self, eventloop: &mut Loop, hard_stop: Instant) {
+        if !self.outbox.borrow().is_connected() {
+            return;
+        }
+        let offline = self.ctx.status_json(self.idx, false);
+        let _ = self.client.try_publish(
+            self.cfg.status_topic.clone(),
+            QoS::AtMostOnce,
+            true,
+            offline,
+        );
+        if !self.client.try_disconnect() {
+            return;
+        }
+        let mut stop = pin!(tokio::time::sleep_until(hard_stop.into()));
+        loop {
+            tokio::select! {
+                r = eventloop.poll() => match r {
+                    Ok(LinkEvent::OutDisconnect) | Err(_) => return,
+                    Ok(event) => {
+                        if !self.on_event(&event, eventloop) {
+                            return;
+                        }
+                    }
+                },
+                () = &mut stop => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn with_id(p: &[u8]) -> String {
+        let mut b = Vec::new();
+        write_with_id(&mut b, "s1:ab:", 7, p);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn event_id_is_the_first_member() {
+        assert_eq!(with_id(br#"{"a":1}"#), r#"{"event_id":"s1:ab:7","a":1}"#);
+        assert_eq!(with_id(b" {}"), r#"{"event_id":"s1:ab:7"}"#);
+        assert_eq!(with_id(b"[1]"), "[1]");
+        let v: serde_json::Value =
+            serde_json::from_str(&with_id(br#"{"event_type":"alert","x":{"y":2}}"#)).unwrap();
+        assert_eq!(v["event_id"], "s1:ab:7");
+        assert!(
+            event_id_overhead("s1") >= r#"{"event_id":"s1:12345678:18446744073709551615","#.len()
+        );
+    }
+
+    #[test]
+    fn timestamps_are_utc_civil_dates() {
+        let t = |s: u64| utc_timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "1970-01-01T00:00:00+0000");
+        assert_eq!(t(1_700_000_000), "2023-11-14T22:13:20+0000");
+        assert_eq!(t(951_782_400), "2000-02-29T00:00:00+0000");
+    }
+
+    #[test]
+    fn run_tracker_counts_ranges() {
+        let mut r = RunTracker::default();
+        for s in [5, 6, 7, 10, 11] {
+            r.push(s);
+        }
+        assert_eq!(r.advance(4), 0);
+        assert_eq!(r.advance(7), 2);
+        assert_eq!(r.advance(11), 2);
+        assert_eq!(r.advance(100), 1);
+        assert_eq!(r.advance(200), 0);
+    }
+}
