@@ -114,3 +114,42 @@ pub fn ensure(required: &[Package], optional: &[Package]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Suricata, the reference `cargo xtask bench` compares against. Debian bookworm ships 6.0;
+/// the benchmark wants 7.x, which bookworm-backports has.
+pub const SURICATA: Package = Package {
+    name: "suricata",
+    marker_files: &["/usr/bin/suricata"],
+};
+
+/// The backports source Suricata 7 comes from, in deb822 form.
+const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+const BACKPORTS_ENTRY: &str = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
+
+/// Installs Suricata from bookworm-backports when it is not installed: adds the backports
+/// source if missing, `apt-get update`, `apt-get install -t bookworm-backports suricata`.
+pub fn ensure_suricata() -> Result<()> {
+    if SURICATA.is_installed() {
+        return Ok(());
+    }
+    if !proc::is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        bail!(
+            "suricata is not installed; install it first, e.g. (Debian bookworm, as root): add {BACKPORTS_SOURCES} with\n{BACKPORTS_ENTRY}then apt-get update && apt-get install -y -t bookworm-backports suricata"
+        );
+    }
+    if !Path::new(BACKPORTS_SOURCES).exists() {
+        eprintln!("xtask: adding {BACKPORTS_SOURCES}");
+        std::fs::write(BACKPORTS_SOURCES, BACKPORTS_ENTRY)
+            .map_err(|e| anyhow::anyhow!("writing {BACKPORTS_SOURCES}: {e}"))?;
+    }
+    proc::run(Command::new("apt-get").arg("update"))?;
+    proc::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-t", "bookworm-backports", "suricata"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if !SURICATA.is_installed() {
+        bail!("apt-get finished but suricata still looks missing");
+    }
+    Ok(())
+}

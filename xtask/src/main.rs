@@ -6,6 +6,7 @@
 //! This crate deliberately does not depend on the other workspace crates: it
 //! treats the sensor as a black box, exactly like a user would.
 
+mod bench;
 mod ci;
 mod demo;
 mod install;
@@ -42,6 +43,8 @@ enum Task {
     Test,
     /// Run the suricata-verify conformance corpus against the sensor.
     Verify(verify::VerifyArgs),
+    /// Throughput and memory of the sensor against Suricata on a large mixed capture.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -62,5 +65,6 @@ fn run(task: Task) -> Result<()> {
         Task::Demo => demo::run(),
         Task::Test => ci::run(),
         Task::Verify(args) => verify::run_cli(&args),
+        Task::Bench(args) => bench::run(&args),
     }
 }

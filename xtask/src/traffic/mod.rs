@@ -10,8 +10,8 @@
 //! external hosts in the documentation ranges 203.0.113.0/24, 198.51.100.0/24
 //! and 2001:db8::/32.
 
-mod dns;
-mod frames;
+pub(crate) mod dns;
+pub(crate) mod frames;
 mod pcap;
 
 use crate::paths;
