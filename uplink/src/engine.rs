@@ -634,7 +634,7 @@ fn describe_v4(e: &rumqttc::ConnectionError) -> String {
         C::ConnectionRefused(code) => format!("broker refused connection: {code:?}"),
         C::NetworkTimeout => "timed out connecting to broker".to_string(),
         C::Tls(t) => format!("TLS handshake failed: {t}"),
-        other => other.to_string(),
+        other => tls_alert_hint(other.to_string()),
     }
 }
 
@@ -643,7 +643,19 @@ fn describe_v5(e: &rumqttc::v5::ConnectionError) -> String {
     match e {
         C::ConnectionRefused(code) => format!("broker refused connection: {code:?}"),
         C::Tls(t) => format!("TLS handshake failed: {t}"),
-        other => other.to_string(),
+        other => tls_alert_hint(other.to_string()),
+    }
+}
+
+/// With TLS 1.3 the broker checks our certificate after the handshake, so
+/// its refusal arrives as an alert on the first read; say what it means.
+fn tls_alert_hint(e: String) -> String {
+    if e.contains("received fatal alert") {
+        format!(
+            "TLS: the broker refused the connection ({e}); check the client certificate and key"
+        )
+    } else {
+        e
     }
 }
 
