@@ -369,7 +369,8 @@ pub(crate) fn parse_byte_test(v: Token<'_>) -> Result<ByteTest, Perr> {
             format!("unknown byte_test option '{}'", shown(f.text)),
         ));
     }
-    nbytes_check(a[0], nbytes, &ex, 1)?;
+    // Suricata has no lower bound: 0 bytes reads nothing (a string read then fails).
+    nbytes_check(a[0], nbytes, &ex, 0)?;
     ex.nbytes = nbytes as usize;
     Ok(ByteTest {
         extract: ex,

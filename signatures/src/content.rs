@@ -12,6 +12,7 @@ use memchr::memmem;
 
 use crate::bytes::{ByteJump, ByteTest};
 use crate::lexer::{shown, Perr, Token};
+use crate::pcre::{Pcre, PcreSpec};
 
 /// Maximum inspection steps per rule and packet before giving up (Suricata's default
 /// `inspection-recursion-limit` is 3000).
@@ -249,6 +250,16 @@ pub(crate) enum Elem {
     },
     ByteTest(ByteTest),
     ByteJump(ByteJump),
+    Pcre(Box<PcreElem>),
+}
+
+/// A pcre in a chain: its spec, the compiled regex (None until compiled, or for rules loaded
+/// inactive that were only syntax-checked) and whether a relative element follows.
+#[derive(Debug, Clone)]
+pub(crate) struct PcreElem {
+    pub(crate) spec: PcreSpec,
+    pub(crate) compiled: Option<Pcre>,
+    pub(crate) relative_next: bool,
 }
 
 impl Elem {
@@ -258,6 +269,7 @@ impl Elem {
             Elem::IsDataAt { relative, .. } => *relative,
             Elem::ByteTest(t) => t.is_relative(),
             Elem::ByteJump(j) => j.is_relative(),
+            Elem::Pcre(p) => p.spec.relative,
         }
     }
 }
@@ -273,18 +285,49 @@ enum Outcome {
 
 /// Runs a chain against a buffer. `steps` is the caller's budget counter (reset per rule).
 pub(crate) fn inspect(chain: &[Elem], buf: &[u8], steps: &mut u32) -> bool {
-    inspect_from(chain, 0, buf, 0, steps) == Outcome::Match
+    let mut ctx = Ctx {
+        buf,
+        min_end: None,
+        steps,
+    };
+    inspect_from(chain, 0, &mut ctx, 0, 0) == Outcome::Match
 }
 
+/// Runs a chain against a stream chunk: a match counts only when the furthest byte it
+/// matched ends after `new_from` (so an occurrence entirely in the lookbehind context, already
+/// reported with an earlier chunk, is not reported again; backtracking looks for a later one).
+pub(crate) fn inspect_stream(chain: &[Elem], buf: &[u8], new_from: usize, steps: &mut u32) -> bool {
+    let mut ctx = Ctx {
+        buf,
+        min_end: Some(new_from),
+        steps,
+    };
+    inspect_from(chain, 0, &mut ctx, 0, 0) == Outcome::Match
+}
+
+struct Ctx<'b, 's> {
+    buf: &'b [u8],
+    min_end: Option<usize>,
+    steps: &'s mut u32,
+}
+
+/// `hi` is the furthest end of any positive match so far.
 fn inspect_from(
     chain: &[Elem],
     idx: usize,
-    buf: &[u8],
+    ctx: &mut Ctx<'_, '_>,
     prev_end: usize,
-    steps: &mut u32,
+    hi: usize,
 ) -> Outcome {
+    let buf = ctx.buf;
     let Some(elem) = chain.get(idx) else {
-        return Outcome::Match;
+        return match ctx.min_end {
+            None => Outcome::Match,
+            // Chains without positive matches (only negations/isdataat) count when the chunk
+            // has new bytes.
+            Some(m) if hi > m || (hi == 0 && buf.len() > m) => Outcome::Match,
+            Some(_) => Outcome::NoMatch,
+        };
     };
     let len = buf.len();
     match elem {
@@ -301,28 +344,59 @@ fn inspect_from(
                 n < len
             };
             if present != *negated {
-                inspect_from(chain, idx + 1, buf, prev_end, steps)
+                inspect_from(chain, idx + 1, ctx, prev_end, hi)
             } else {
                 Outcome::NoMatch
             }
         }
         Elem::ByteTest(t) => {
             if t.matches(buf, prev_end) {
-                inspect_from(chain, idx + 1, buf, prev_end, steps)
+                inspect_from(chain, idx + 1, ctx, prev_end, hi)
             } else {
                 Outcome::NoMatch
             }
         }
         Elem::ByteJump(j) => match j.jump(buf, prev_end) {
-            Some(at) => inspect_from(chain, idx + 1, buf, at, steps),
+            Some(at) => inspect_from(chain, idx + 1, ctx, at, hi),
             None => Outcome::NoMatch,
         },
+        Elem::Pcre(p) => {
+            let Some(re) = &p.compiled else {
+                return Outcome::NoMatch;
+            };
+            let base = if re.relative { prev_end.min(len) } else { 0 };
+            let subject = &buf[base..];
+            let mut from = 0;
+            loop {
+                *ctx.steps += 1;
+                if *ctx.steps > STEP_LIMIT {
+                    return Outcome::Discontinue;
+                }
+                match re.find(subject, from) {
+                    None if re.negated => {
+                        return inspect_from(chain, idx + 1, ctx, prev_end, hi);
+                    }
+                    None if re.relative => return Outcome::NoMatch,
+                    None => return Outcome::Discontinue,
+                    Some(_) if re.negated => return Outcome::NoMatch,
+                    Some((s, e)) => {
+                        let end = base + e;
+                        match inspect_from(chain, idx + 1, ctx, end, hi.max(end)) {
+                            Outcome::NoMatch if p.relative_next && s < subject.len() => {
+                                from = s + 1;
+                            }
+                            other => return other,
+                        }
+                    }
+                }
+            }
+        }
         Elem::Content(c) => {
             let plen = c.pattern.len();
             let mut retry_from: Option<usize> = None;
             loop {
-                *steps += 1;
-                if *steps > STEP_LIMIT {
+                *ctx.steps += 1;
+                if *ctx.steps > STEP_LIMIT {
                     return Outcome::Discontinue;
                 }
                 let (mut start, mut end);
@@ -354,7 +428,7 @@ fn inspect_from(
                 end = end.min(len);
                 if start > end || end == 0 {
                     return if c.negated {
-                        inspect_from(chain, idx + 1, buf, prev_end, steps)
+                        inspect_from(chain, idx + 1, ctx, prev_end, hi)
                     } else {
                         Outcome::NoMatch
                     };
@@ -375,7 +449,7 @@ fn inspect_from(
                             Outcome::Discontinue
                         };
                     }
-                    (None, true) => return inspect_from(chain, idx + 1, buf, prev_end, steps),
+                    (None, true) => return inspect_from(chain, idx + 1, ctx, prev_end, hi),
                     (Some(_), true) => {
                         return if c.is_relative() || c.relative_next {
                             Outcome::NoMatch
@@ -385,7 +459,8 @@ fn inspect_from(
                     }
                     (Some(pos), false) => {
                         let match_start = start + pos;
-                        match inspect_from(chain, idx + 1, buf, match_start + plen, steps) {
+                        let end = match_start + plen;
+                        match inspect_from(chain, idx + 1, ctx, end, hi.max(end)) {
                             Outcome::NoMatch if c.relative_next => {
                                 retry_from = Some(match_start + 1);
                             }

@@ -1,17 +1,68 @@
 //! Per-packet detection over a compiled [`RuleSet`].
 //!
-//! A packet first runs through two Aho-Corasick automata (exact and ASCII case-insensitive)
-//! holding one pattern per rule; the rules whose pattern occurs, plus the rules without any
-//! positive content, become candidates in a bitset. Walking the bitset in index order gives
-//! load order and at-most-once per rule for free. All per-call state (bitsets, the
-//! backtracking step budget) lives in [`Scratch`], so `detect` does not allocate.
+//! # Candidate selection
+//!
+//! Rules are grouped at compile time by transport (TCP, UDP, ICMP, other) and flow direction
+//! (to_server, to_client; rules without a direction sit in both). Each group has two
+//! Aho-Corasick automata (exact and ASCII case-insensitive, DFA while small) over one pattern
+//! per rule (its fast_pattern, else its longest positive content), plus a bitset of the rules
+//! without any positive content ("always" candidates: header-only and negation-only rules).
+//! A packet scans its payload, its stream chunk and its app-layer buffers once per automaton of
+//! its group; hits set candidate bits. Walking the bitset gives rule-set order and
+//! at-most-once per rule. All per-call state lives in [`Scratch`]: no allocation and no lock
+//! on the match path (the pcre2 crate's per-regex match-data pool is lock-free for the thread
+//! that first used it, an uncontended mutex for others).
+//!
+//! # Payload vs stream (Suricata's `DetectEngineInspectRulePayloadMatches`)
+//!
+//! A TCP rule with payload keywords inspects, in Suricata's terms:
+//! * `Packet` (SIG_FLAG_REQUIRE_PACKET only: `flow:no_stream`, `tcp-pkt`, `dsize`): the
+//!   packet payload;
+//! * `Stream` (the default): the reassembled stream chunk when the input has one; when that
+//!   does not match, the packet payload, unless the packet's payload went into the stream
+//!   (`payload_in_stream`, Suricata's PKT_STREAM_ADD);
+//! * `StreamPacket` (a content with offset/depth, so REQUIRE_STREAM|REQUIRE_PACKET): stream,
+//!   then always the packet payload;
+//! * `StreamOnly` (`flow:only_stream`, `tcp-stream`): the stream chunk only.
+//!
+//! A stream match counts only when it ends after the chunk's `new_from` (the reassembler's
+//! contract), so each occurrence alerts once. Chains anchored with offset/depth/startswith are
+//! tried on the stream only when the chunk starts at stream offset 0. UDP/ICMP/other rules
+//! inspect the packet payload.
+//!
+//! # Post-match
+//!
+//! A rule whose conditions all hold runs its flowbits/flowint actions (even with `noalert` or
+//! when thresholded, as in Suricata), then its threshold/detection_filter, then alerts unless
+//! `noalert`. Rules are ordered flowbit setters first, then others, then flowbit readers
+//! (Suricata's flowbits sig ordering), otherwise load order.
 
 use aho_corasick::{AhoCorasick, Input};
 
-use crate::content::{inspect, Elem};
+use crate::content::{inspect, inspect_stream, Elem};
+use crate::flowvars::{FlowVars, Flowbits, Flowint, VarNames};
+use crate::hdrkw::HeaderTest;
 use crate::header::Header;
 use crate::options::{FlowMatch, UintMatch};
-use crate::{DetectInput, RuleMeta};
+use crate::threshold::{self, Table};
+use crate::{BufferKind, DetectInput, RuleMeta};
+
+/// Which payload a rule inspects (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PayloadMode {
+    Packet,
+    Stream,
+    StreamPacket,
+    StreamOnly,
+}
+
+/// A compiled app-layer buffer list.
+#[derive(Debug, Clone)]
+pub(crate) struct BufferList {
+    pub(crate) kind: BufferKind,
+    pub(crate) chain: Vec<Elem>,
+    pub(crate) bsize: Vec<UintMatch>,
+}
 
 /// One loaded rule, ready to match.
 #[derive(Debug, Clone)]
@@ -19,12 +70,23 @@ pub(crate) struct CompiledRule {
     pub(crate) header: Header,
     pub(crate) flow: FlowMatch,
     pub(crate) dsize: Option<UintMatch>,
-    pub(crate) chain: Vec<Elem>,
+    pub(crate) header_tests: Vec<HeaderTest>,
+    /// Payload chain; `None` when the rule has no payload keywords.
+    pub(crate) payload: Option<Vec<Elem>>,
+    pub(crate) mode: PayloadMode,
+    /// The payload chain has an absolutely positioned content.
+    pub(crate) anchored: bool,
+    pub(crate) buffers: Vec<BufferList>,
+    pub(crate) flowbits: Vec<Flowbits>,
+    pub(crate) flowints: Vec<Flowint>,
+    pub(crate) noalert: bool,
+    pub(crate) thresholds: Vec<threshold::Spec>,
     pub(crate) meta: RuleMeta,
 }
 
 impl CompiledRule {
-    fn matches(&self, input: &DetectInput<'_>, steps: &mut u32) -> bool {
+    /// Header, flow, dsize, header keywords, flow variables: everything but payload/buffers.
+    fn pre_matches(&self, input: &DetectInput<'_>, vars: &FlowVars) -> bool {
         if !self.header.matches(input) || !self.flow.matches(input.flow) {
             return false;
         }
@@ -33,28 +95,83 @@ impl CompiledRule {
                 return false;
             }
         }
+        self.header_tests.iter().all(|t| t.matches(input))
+            && self
+                .flowbits
+                .iter()
+                .filter(|f| f.is_condition())
+                .all(|f| f.check(vars))
+            && self
+                .flowints
+                .iter()
+                .filter(|f| f.is_condition())
+                .all(|f| f.check(vars))
+    }
+
+    fn buffers_match(&self, input: &DetectInput<'_>, steps: &mut u32) -> bool {
+        self.buffers.iter().all(|list| {
+            input
+                .buffers
+                .iter()
+                .filter(|b| b.kind == list.kind)
+                .any(|b| {
+                    *steps = 0;
+                    list.bsize.iter().all(|m| m.matches(b.data.len()))
+                        && (list.chain.is_empty() || inspect(&list.chain, b.data, steps))
+                })
+        })
+    }
+
+    /// Payload/stream inspection. `stream_only` restricts to the stream (follow-up chunks).
+    fn payload_matches(&self, input: &DetectInput<'_>, steps: &mut u32, stream_only: bool) -> bool {
+        let Some(chain) = &self.payload else {
+            return !stream_only;
+        };
+        let tcp = input.ip_proto == 6;
+        if !tcp || self.mode == PayloadMode::Packet {
+            *steps = 0;
+            return !stream_only && inspect(chain, input.payload, steps);
+        }
+        if let Some(st) = input.stream {
+            if !self.anchored || st.offset == 0 {
+                *steps = 0;
+                if inspect_stream(chain, st.data, st.new_from, steps) {
+                    return true;
+                }
+            }
+        }
+        if stream_only
+            || self.mode == PayloadMode::StreamOnly
+            || (self.mode == PayloadMode::Stream && input.payload_in_stream)
+        {
+            return false;
+        }
         *steps = 0;
-        self.chain.is_empty() || inspect(&self.chain, input.payload, steps)
+        inspect(chain, input.payload, steps)
+    }
+
+    fn inspects_stream(&self) -> bool {
+        self.payload.is_some() && self.mode != PayloadMode::Packet
     }
 }
 
-/// Candidate selection: automata over each rule's chosen pattern.
+/// Candidate selection for one group: automata over each rule's chosen pattern.
 #[derive(Debug, Default)]
 pub(crate) struct Prefilter {
-    /// Bitset of rules checked on every packet.
-    always: Vec<u64>,
-    exact: Option<AhoCorasick>,
+    /// Bitset of rules checked on every packet of the group.
+    pub(crate) always: Vec<u64>,
+    pub(crate) exact: Option<AhoCorasick>,
     /// Pattern id -> rules that chose it.
-    exact_owners: Vec<Vec<u32>>,
-    nocase: Option<AhoCorasick>,
-    nocase_owners: Vec<Vec<u32>>,
+    pub(crate) exact_owners: Vec<Vec<u32>>,
+    pub(crate) nocase: Option<AhoCorasick>,
+    pub(crate) nocase_owners: Vec<Vec<u32>>,
 }
 
-fn words(bits: usize) -> usize {
+pub(crate) fn words(bits: usize) -> usize {
     bits.div_ceil(64)
 }
 
-fn set_bit(bits: &mut [u64], i: usize) -> bool {
+pub(crate) fn set_bit(bits: &mut [u64], i: usize) -> bool {
     if let Some(w) = bits.get_mut(i / 64) {
         let mask = 1u64 << (i % 64);
         let was = *w & mask != 0;
@@ -65,32 +182,14 @@ fn set_bit(bits: &mut [u64], i: usize) -> bool {
     }
 }
 
-impl Prefilter {
-    pub(crate) fn new(
-        rules: usize,
-        always: Vec<u32>,
-        exact: Option<AhoCorasick>,
-        exact_owners: Vec<Vec<u32>>,
-        nocase: Option<AhoCorasick>,
-        nocase_owners: Vec<Vec<u32>>,
-    ) -> Self {
-        let mut bits = vec![0u64; words(rules)];
-        for r in always {
-            set_bit(&mut bits, r as usize);
-        }
-        Prefilter {
-            always: bits,
-            exact,
-            exact_owners,
-            nocase,
-            nocase_owners,
-        }
-    }
+fn get_bit(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64)
+        .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+}
 
-    /// Marks candidate rules for `payload` into `scratch.candidates`.
-    fn select(&self, payload: &[u8], scratch: &mut Scratch) {
-        scratch.candidates.copy_from_slice(&self.always);
-        if payload.is_empty() {
+impl Prefilter {
+    fn scan(&self, hay: &[u8], scratch: &mut Scratch) {
+        if hay.is_empty() {
             return;
         }
         for (ac, owners, seen) in [
@@ -98,8 +197,7 @@ impl Prefilter {
             (&self.nocase, &self.nocase_owners, &mut scratch.nocase_seen),
         ] {
             let Some(ac) = ac else { continue };
-            seen.fill(0);
-            let Ok(iter) = ac.try_find_overlapping_iter(Input::new(payload)) else {
+            let Ok(iter) = ac.try_find_overlapping_iter(Input::new(hay)) else {
                 // Cannot happen with the Standard match kind; stay exact by checking all owners.
                 for o in owners.iter().flatten() {
                     set_bit(&mut scratch.candidates, *o as usize);
@@ -116,6 +214,41 @@ impl Prefilter {
             }
         }
     }
+
+    /// Marks candidate rules for the input into `scratch.candidates`.
+    fn select(&self, input: &DetectInput<'_>, scratch: &mut Scratch, stream_only: bool) {
+        let n = self.always.len().min(scratch.candidates.len());
+        if stream_only {
+            scratch.candidates.fill(0);
+        } else {
+            scratch.candidates[..n].copy_from_slice(&self.always[..n]);
+        }
+        scratch.exact_seen.fill(0);
+        scratch.nocase_seen.fill(0);
+        if !stream_only {
+            self.scan(input.payload, scratch);
+            for b in input.buffers {
+                self.scan(b.data, scratch);
+            }
+        }
+        if let Some(st) = input.stream {
+            self.scan(st.data, scratch);
+        }
+    }
+}
+
+/// Transport classes and directions of the groups.
+pub(crate) const GROUPS: usize = 8;
+
+/// Group index of a packet: transport class * 2 + (0 to_server, 1 to_client).
+pub(crate) fn group_of(ip_proto: u8, to_server: bool) -> usize {
+    let class = match ip_proto {
+        6 => 0,
+        17 => 1,
+        1 | 58 => 2,
+        _ => 3,
+    };
+    class * 2 + usize::from(!to_server)
 }
 
 /// Per-worker reusable matching state; never shared between threads.
@@ -124,71 +257,210 @@ pub struct Scratch {
     candidates: Vec<u64>,
     exact_seen: Vec<u64>,
     nocase_seen: Vec<u64>,
+    /// Rules that matched during the current packet (across its stream chunks).
+    matched: Vec<u64>,
     /// Backtracking budget counter for the rule being inspected.
     steps: u32,
+    /// Flow variables for calls without a flow (`detect`).
+    no_flow: FlowVars,
+    thresholds: Table,
+}
+
+impl Scratch {
+    /// Threshold entries evicted so far because the table was full.
+    pub fn threshold_evictions(&self) -> u64 {
+        self.thresholds.evictions
+    }
 }
 
 /// The compiled, immutable rule set (shared by workers via `Arc`).
 #[derive(Debug, Default)]
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
-    prefilter: Prefilter,
+    groups: Vec<Prefilter>,
+    inactive: Vec<RuleMeta>,
+    pub(crate) names: VarNames,
+    max_span: usize,
+    max_patterns: usize,
 }
 
 impl RuleSet {
-    pub(crate) fn new(rules: Vec<CompiledRule>, prefilter: Prefilter) -> Self {
-        RuleSet { rules, prefilter }
+    pub(crate) fn new(
+        rules: Vec<CompiledRule>,
+        groups: Vec<Prefilter>,
+        inactive: Vec<RuleMeta>,
+        names: VarNames,
+        max_span: usize,
+    ) -> Self {
+        let max_patterns = groups
+            .iter()
+            .map(|g| g.exact_owners.len().max(g.nocase_owners.len()))
+            .max()
+            .unwrap_or(0);
+        RuleSet {
+            rules,
+            groups,
+            inactive,
+            names,
+            max_span,
+            max_patterns,
+        }
     }
 
     /// A scratch sized for this rule set; create one per worker and reuse it.
     pub fn scratch(&self) -> Scratch {
         Scratch {
             candidates: vec![0; words(self.rules.len())],
-            exact_seen: vec![0; words(self.prefilter.exact_owners.len())],
-            nocase_seen: vec![0; words(self.prefilter.nocase_owners.len())],
+            exact_seen: vec![0; words(self.max_patterns)],
+            nocase_seen: vec![0; words(self.max_patterns)],
+            matched: vec![0; words(self.rules.len())],
             steps: 0,
+            no_flow: FlowVars::default(),
+            thresholds: Table::default(),
         }
     }
 
-    /// Number of loaded rules.
+    /// Number of active (matched) rules.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
-    /// Whether no rule was loaded.
+    /// Whether no rule is active.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
-    /// Metadata of every loaded rule, in rule-set order.
+    /// Metadata of every active rule, in rule-set order.
     pub fn rules(&self) -> impl Iterator<Item = &RuleMeta> + '_ {
         self.rules.iter().map(|r| &r.meta)
     }
 
-    /// Calls `on_match` once per matching rule, in rule-set order.
+    /// Metadata of the rules loaded inactive (never matched), in load order.
+    pub fn inactive_rules(&self) -> impl Iterator<Item = &RuleMeta> + '_ {
+        self.inactive.iter()
+    }
+
+    /// The longest span a stream match of this rule set can cover when it is bounded
+    /// (contents chained with `within`, absolute ones, isdataat): size the reassembler's
+    /// lookbehind to at least this minus one so such matches straddling chunks are found.
+    /// Matches of unbounded rules (`distance` without `within`, pcre, byte_jump) are found
+    /// only within one chunk (lookbehind + new bytes).
+    pub fn max_stream_match_span(&self) -> usize {
+        self.max_span
+    }
+
+    fn check_scratch(&self, scratch: &mut Scratch) {
+        if scratch.candidates.len() != words(self.rules.len())
+            || scratch.exact_seen.len() != words(self.max_patterns)
+            || scratch.matched.len() != words(self.rules.len())
+        {
+            // A scratch from another rule set: resize once (the only allocation path).
+            let thresholds = std::mem::take(&mut scratch.thresholds);
+            *scratch = self.scratch();
+            scratch.thresholds = thresholds;
+        }
+    }
+
+    /// Calls `on_match` once per matching rule, in rule-set order. Flowbits/flowint
+    /// conditions see an empty flow (use [`RuleSet::detect_with_flow`] to keep them).
     pub fn detect(
         &self,
         input: &DetectInput<'_>,
         scratch: &mut Scratch,
+        on_match: impl FnMut(&RuleMeta),
+    ) {
+        let mut vars = std::mem::take(&mut scratch.no_flow);
+        vars.clear();
+        self.run(input, &mut vars, scratch, false, on_match);
+        scratch.no_flow = vars;
+    }
+
+    /// Like [`RuleSet::detect`], reading and updating the flow's variables. Call it once per
+    /// packet, with `input.stream` set to the first stream chunk the packet delivered (if
+    /// any); call [`RuleSet::detect_stream_chunk`] for each further chunk.
+    pub fn detect_with_flow(
+        &self,
+        input: &DetectInput<'_>,
+        vars: &mut FlowVars,
+        scratch: &mut Scratch,
+        on_match: impl FnMut(&RuleMeta),
+    ) {
+        self.run(input, vars, scratch, false, on_match);
+    }
+
+    /// For the second and later stream chunks delivered by the same packet: `input` is the
+    /// packet's input with `stream` set to the next chunk. Only stream-inspecting rules that
+    /// did not already match on this packet are evaluated, so a rule alerts at most once per
+    /// packet, as in Suricata.
+    pub fn detect_stream_chunk(
+        &self,
+        input: &DetectInput<'_>,
+        vars: &mut FlowVars,
+        scratch: &mut Scratch,
+        on_match: impl FnMut(&RuleMeta),
+    ) {
+        if input.stream.is_some() {
+            self.run(input, vars, scratch, true, on_match);
+        }
+    }
+
+    fn run(
+        &self,
+        input: &DetectInput<'_>,
+        vars: &mut FlowVars,
+        scratch: &mut Scratch,
+        stream_only: bool,
         mut on_match: impl FnMut(&RuleMeta),
     ) {
-        if scratch.candidates.len() != self.prefilter.always.len()
-            || scratch.exact_seen.len() != words(self.prefilter.exact_owners.len())
-            || scratch.nocase_seen.len() != words(self.prefilter.nocase_owners.len())
-        {
-            // A scratch from another rule set: resize once (the only allocation path).
-            *scratch = self.scratch();
+        self.check_scratch(scratch);
+        if !stream_only {
+            scratch.matched.fill(0);
         }
-        self.prefilter.select(input.payload, scratch);
-        for (wi, word) in scratch.candidates.iter().enumerate() {
-            let mut w = *word;
+        let to_server = !input.flow.tracked || input.flow.to_server;
+        let Some(group) = self.groups.get(group_of(input.ip_proto, to_server)) else {
+            return;
+        };
+        group.select(input, scratch, stream_only);
+        for wi in 0..scratch.candidates.len() {
+            let mut w = scratch.candidates[wi];
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
                 w &= w - 1;
-                if let Some(rule) = self.rules.get(wi * 64 + bit) {
-                    if rule.matches(input, &mut scratch.steps) {
-                        on_match(&rule.meta);
+                let idx = wi * 64 + bit;
+                let Some(rule) = self.rules.get(idx) else {
+                    continue;
+                };
+                if stream_only && (!rule.inspects_stream() || get_bit(&scratch.matched, idx)) {
+                    continue;
+                }
+                if !rule.pre_matches(input, vars)
+                    || !rule.payload_matches(input, &mut scratch.steps, stream_only)
+                    || !rule.buffers_match(input, &mut scratch.steps)
+                {
+                    continue;
+                }
+                set_bit(&mut scratch.matched, idx);
+                for f in &rule.flowbits {
+                    f.apply(vars);
+                }
+                for f in &rule.flowints {
+                    f.apply(vars);
+                }
+                let mut alert = !rule.noalert;
+                for t in &rule.thresholds {
+                    if !scratch.thresholds.allow(
+                        t,
+                        rule.meta.gid,
+                        rule.meta.sid,
+                        input.src_ip,
+                        input.dst_ip,
+                        input.ts_secs,
+                    ) {
+                        alert = false;
                     }
+                }
+                if alert {
+                    on_match(&rule.meta);
                 }
             }
         }

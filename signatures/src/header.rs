@@ -183,6 +183,11 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// Whether the rule uses `<>`.
+    pub(crate) fn bidirectional(&self) -> bool {
+        self.bidirectional
+    }
+
     /// Protocol, addresses and ports (both ways for `<>`).
     pub(crate) fn matches(&self, input: &DetectInput<'_>) -> bool {
         if !self.proto.matches(input) {
@@ -204,8 +209,57 @@ impl Header {
 /// Result of parsing a header: either a header, or a protocol we do not (yet) match.
 pub(crate) enum HeaderOutcome {
     Parsed(Header),
+    /// An app-layer protocol (`http`, `dns`, ...): the header is valid but the rule needs an
+    /// app-layer parser, so it loads inactive with this reason.
+    Inactive(Header, String),
     Unsupported(String),
 }
+
+/// App-layer protocol names Suricata accepts in rule headers.
+const APP_PROTOCOLS: &[&str] = &[
+    "http",
+    "http1",
+    "http2",
+    "ftp",
+    "ftp-data",
+    "smtp",
+    "tls",
+    "ssl",
+    "ssh",
+    "imap",
+    "pop3",
+    "dns",
+    "smb",
+    "dcerpc",
+    "nfs",
+    "ntp",
+    "tftp",
+    "ikev2",
+    "ike",
+    "krb5",
+    "dhcp",
+    "snmp",
+    "sip",
+    "rfb",
+    "mqtt",
+    "rdp",
+    "modbus",
+    "dnp3",
+    "enip",
+    "cip",
+    "bittorrent-dht",
+    "quic",
+    "pgsql",
+    "telnet",
+    "websocket",
+    "ldap",
+    "doh2",
+    "template",
+    "irc",
+    "jabber",
+    "msn",
+    "ntlmssp",
+];
 
 fn parse_action(tok: Token<'_>) -> Result<Action, Perr> {
     match tok.text {
@@ -261,7 +315,7 @@ pub(crate) fn parse_header(
         "icmp" => Some(Proto::Icmp),
         // `tcp-pkt` restricts a tcp rule to packets (no reassembled stream); this engine only
         // ever inspects packets, so it is exactly `tcp` here.
-        "tcp-pkt" if extra_protocols => Some(Proto::Tcp),
+        "tcp-pkt" | "tcp-stream" if extra_protocols => Some(Proto::Tcp),
         "icmpv4" if extra_protocols => Some(Proto::IcmpV4),
         "icmpv6" if extra_protocols => Some(Proto::IcmpV6),
         "ipv4" | "ip4" if extra_protocols => Some(Proto::Ipv4),
@@ -302,6 +356,21 @@ pub(crate) fn parse_header(
     let dst_ports = parse_ports(tokens[6], vars)?;
     if let Some(reason) = unsupported_direction {
         return Ok(HeaderOutcome::Unsupported(reason));
+    }
+    let name = proto_tok.text.to_ascii_lowercase();
+    if proto.is_none() && APP_PROTOCOLS.contains(&name.as_str()) {
+        return Ok(HeaderOutcome::Inactive(
+            Header {
+                action,
+                proto: Proto::Ip,
+                src,
+                src_ports,
+                dst,
+                dst_ports,
+                bidirectional,
+            },
+            format!("protocol {name}"),
+        ));
     }
     let Some(proto) = proto else {
         return Ok(HeaderOutcome::Unsupported(format!(

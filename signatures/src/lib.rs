@@ -47,15 +47,20 @@
 
 use std::net::IpAddr;
 
+mod buffers;
 mod bytes;
 mod classification;
 mod content;
 mod detect;
+mod flowvars;
+mod hdrkw;
 mod header;
 mod lexer;
 mod options;
+mod pcre;
 mod ruleset;
 mod source;
+mod threshold;
 mod vars;
 
 pub use detect::{RuleSet, Scratch};
@@ -108,6 +113,10 @@ pub struct RuleMeta {
 }
 
 /// Per-packet view that detection reads. Built by the sensor from its decoded packet and flow.
+///
+/// Every field added after the first cut has a neutral default, so build it with
+/// [`DetectInput::new`] (or a struct literal ending in `..DetectInput::default()`) and fill
+/// what the decoder knows with the setters.
 #[derive(Debug, Clone, Copy)]
 pub struct DetectInput<'a> {
     /// Source address of the packet.
@@ -124,7 +133,187 @@ pub struct DetectInput<'a> {
     pub payload: &'a [u8],
     /// The flow tracker's view of this packet.
     pub flow: FlowState,
+    /// Packet timestamp, seconds since the epoch (threshold/detection_filter windows).
+    pub ts_secs: u64,
+    /// Microseconds part of the packet timestamp.
+    pub ts_usecs: u32,
+    /// IP header fields for ttl/tos/id/fragbits/fragoffset/ipopts.
+    pub ip: IpFields,
+    /// Raw IPv4 options bytes (after the 20-byte header; empty when none or IPv6).
+    pub ipv4_options: &'a [u8],
+    /// TCP header fields for flags/seq/ack/window (zero for other protocols).
+    pub tcp: TcpFields,
+    /// ICMP/ICMPv6 header fields for itype/icode/icmp_id/icmp_seq.
+    pub icmp: IcmpFields,
+    /// One reassembled TCP stream chunk of this packet's flow, if the reassembler delivered
+    /// one (see [`StreamData`] and [`RuleSet::detect`]).
+    pub stream: Option<StreamData<'a>>,
+    /// The packet's TCP payload was accepted into the reassembled stream (Suricata's
+    /// `PKT_STREAM_ADD`): stream-inspecting rules then do not fall back to the packet payload.
+    pub payload_in_stream: bool,
+    /// App-layer buffers (sticky buffers) of this packet/transaction, as produced by the
+    /// app-layer parsers. A kind may appear several times (multi-buffers such as tls.certs).
+    pub buffers: &'a [AppBuffer<'a>],
 }
+
+impl Default for DetectInput<'_> {
+    fn default() -> Self {
+        DetectInput {
+            src_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dst_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            src_port: 0,
+            dst_port: 0,
+            ip_proto: 0,
+            payload: &[],
+            flow: FlowState::default(),
+            ts_secs: 0,
+            ts_usecs: 0,
+            ip: IpFields::default(),
+            ipv4_options: &[],
+            tcp: TcpFields::default(),
+            icmp: IcmpFields::default(),
+            stream: None,
+            payload_in_stream: false,
+            buffers: &[],
+        }
+    }
+}
+
+impl<'a> DetectInput<'a> {
+    /// The first-cut fields; everything else takes its default.
+    pub fn new(
+        src_ip: IpAddr,
+        dst_ip: IpAddr,
+        src_port: u16,
+        dst_port: u16,
+        ip_proto: u8,
+        payload: &'a [u8],
+        flow: FlowState,
+    ) -> Self {
+        DetectInput {
+            src_ip,
+            dst_ip,
+            src_port,
+            dst_port,
+            ip_proto,
+            payload,
+            flow,
+            ..DetectInput::default()
+        }
+    }
+
+    /// Sets the packet timestamp.
+    pub fn with_ts(mut self, secs: u64, usecs: u32) -> Self {
+        self.ts_secs = secs;
+        self.ts_usecs = usecs;
+        self
+    }
+
+    /// Sets the IP header fields and the raw IPv4 options.
+    pub fn with_ip(mut self, ip: IpFields, ipv4_options: &'a [u8]) -> Self {
+        self.ip = ip;
+        self.ipv4_options = ipv4_options;
+        self
+    }
+
+    /// Sets the TCP header fields.
+    pub fn with_tcp(mut self, tcp: TcpFields) -> Self {
+        self.tcp = tcp;
+        self
+    }
+
+    /// Sets the ICMP header fields.
+    pub fn with_icmp(mut self, icmp: IcmpFields) -> Self {
+        self.icmp = icmp;
+        self
+    }
+
+    /// Sets the stream chunk and whether the packet's payload went into the stream.
+    pub fn with_stream(mut self, stream: Option<StreamData<'a>>, payload_in_stream: bool) -> Self {
+        self.stream = stream;
+        self.payload_in_stream = payload_in_stream;
+        self
+    }
+
+    /// Sets the app-layer buffers.
+    pub fn with_buffers(mut self, buffers: &'a [AppBuffer<'a>]) -> Self {
+        self.buffers = buffers;
+        self
+    }
+}
+
+/// IP header fields (IPv4; for IPv6 `ttl` is the hop limit and `tos` the traffic class).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpFields {
+    /// 4 or 6 (0: unknown).
+    pub version: u8,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// Type of service / traffic class byte.
+    pub tos: u8,
+    /// IPv4 identification.
+    pub id: u16,
+    /// IPv4 flags, the 3 high bits of the flags/offset word shifted down: 0x4 reserved,
+    /// 0x2 DF, 0x1 MF.
+    pub frag_flags: u8,
+    /// IPv4 fragment offset field (units of 8 bytes, as on the wire).
+    pub frag_offset: u16,
+}
+
+/// TCP header fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFields {
+    /// Flags byte (CWR 0x80, ECE 0x40, URG 0x20, ACK 0x10, PSH 0x08, RST 0x04, SYN 0x02,
+    /// FIN 0x01).
+    pub flags: u8,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Window (unscaled, as on the wire).
+    pub window: u16,
+}
+
+/// ICMP / ICMPv6 header fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IcmpFields {
+    /// Type.
+    pub itype: u8,
+    /// Code.
+    pub icode: u8,
+    /// Identifier (echo request/reply and other id/seq messages; 0 otherwise).
+    pub id: u16,
+    /// Sequence number (echo request/reply; 0 otherwise).
+    pub seq: u16,
+}
+
+/// One reassembled stream chunk, exactly the sensor's `StreamChunk` contract: `data` is
+/// lookbehind context followed by new bytes starting at `new_from`; a stream match counts only
+/// if it ends after `new_from` (so each occurrence is reported once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamData<'a> {
+    /// Context ++ new bytes.
+    pub data: &'a [u8],
+    /// Index in `data` where the new bytes start.
+    pub new_from: usize,
+    /// Stream offset (bytes since the start of this direction) of `data[0]`; rules anchored
+    /// with offset/depth/startswith inspect the stream only when this is 0.
+    pub offset: u64,
+    /// Direction of the chunk: true for client-to-server bytes.
+    pub to_server: bool,
+}
+
+/// An app-layer buffer handed to detection.
+#[derive(Debug, Clone, Copy)]
+pub struct AppBuffer<'a> {
+    /// Which sticky buffer this is.
+    pub kind: BufferKind,
+    /// Its bytes.
+    pub data: &'a [u8],
+}
+
+pub use buffers::BufferKind;
+pub use flowvars::FlowVars;
 
 /// What the flow tracker knows about the packet's flow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,23 +354,56 @@ pub struct LoadError {
 }
 
 /// What loading did, for the operator.
+///
+/// Every rule read is counted exactly once in `loaded` (active), `inactive`, `errors`
+/// (failed) or `unsupported` (skipped by keyword): `total() == loaded + inactive +
+/// failed() + unsupported_total()`.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
-    /// Number of rules compiled into the rule set.
+    /// Number of rules compiled into the rule set and matched (active).
     pub loaded: usize,
+    /// Rules parsed and kept in the rule set but never matched, because they need an
+    /// app-layer protocol or buffer this sensor does not provide yet (see
+    /// [`RuleSetBuilder::enable_buffer`]).
+    pub inactive: usize,
+    /// Why rules are inactive: reason (e.g. "buffer http.uri", "protocol http") -> rules,
+    /// counting each rule once under its first reason.
+    pub inactive_reasons: std::collections::BTreeMap<String, usize>,
     /// Rules that failed to parse, in load order.
     pub errors: Vec<RuleError>,
-    /// Rules skipped because they use something not yet supported: reason (e.g.
-    /// "keyword http.uri", "protocol http") -> number of rules, sorted by reason.
+    /// Rules skipped because they use something not supported: reason (e.g.
+    /// "keyword xbits", "protocol foo") -> number of rules, sorted by reason.
     pub unsupported: std::collections::BTreeMap<String, usize>,
     /// Per-rule outcome for tools (verify harness, `sensor rules check --json`).
     pub rules: Vec<RuleStatus>,
+    /// Time spent compiling the rule set (prefilters, groups) in `build`, in milliseconds;
+    /// parsing time is not included (measure around `add_path` + `build` for the total).
+    pub compile_ms: u64,
 }
 
 impl LoadReport {
     /// Total number of rules skipped as unsupported.
     pub fn unsupported_total(&self) -> usize {
         self.unsupported.values().sum()
+    }
+
+    /// Rules that failed to parse.
+    pub fn failed(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// Every rule read.
+    pub fn total(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Unsupported keywords only (`keyword x` reasons with the prefix removed), for
+    /// `skipped_by_keyword`.
+    pub fn skipped_by_keyword(&self) -> std::collections::BTreeMap<String, usize> {
+        self.unsupported
+            .iter()
+            .map(|(k, v)| (k.strip_prefix("keyword ").unwrap_or(k).to_string(), *v))
+            .collect()
     }
 }
 
@@ -194,4 +416,6 @@ pub struct RuleStatus {
     pub location: String,
     /// None when loaded; Some(reason) when skipped (parse error message or unsupported reason).
     pub skipped: Option<String>,
+    /// Loaded but inactive: why (e.g. "buffer http.uri").
+    pub inactive: Option<String>,
 }

@@ -1,23 +1,36 @@
 //! Raw `keyword:value` options -> typed rule options.
 //!
-//! This is where "supported" is decided. A first pass looks for any keyword (or keyword
-//! form) this engine cannot evaluate exactly; such a rule is reported as unsupported under
-//! `keyword <name>` and never compiled, so it can never match with a condition silently
-//! dropped. Errors in rule-identity keywords (msg, sid, classtype, ...) are always reported;
-//! errors in the payload chain of an already-unsupported rule are not, because Suricata would
-//! interpret those modifiers against a buffer (sticky buffer, pcre, byte_extract variable)
-//! that we do not model.
+//! This is where each rule's fate is decided:
+//!
+//! * **unsupported** (skipped, counted under `keyword <name>`): a keyword this engine cannot
+//!   evaluate at all (xbits, byte_extract, stream_size, ...), so the rule can never match with
+//!   a condition silently dropped;
+//! * **inactive** (parsed, validated, kept, never matched): the rule inspects an app-layer
+//!   buffer (`http.uri`, `dns.query`, pcre `/U`, `http_uri`, ...) or uses an app-layer keyword
+//!   whose parser the sensor does not provide yet ([`Features::buffers`] says which it does);
+//! * **active**: everything else.
+//!
+//! Payload keywords are collected per inspection list, Suricata's model: `pkt_data` (the
+//! default), or the sticky buffer selected last (`http.uri; content:...`), or the buffer an
+//! old-style modifier moves its content to (`content:...; http_uri;`). Content modifiers apply
+//! to the last content wherever it went. Errors in rule-identity keywords are always reported;
+//! errors in the options of an unsupported rule are not, since Suricata would read them in a
+//! context we do not model.
 
+use crate::buffers::{self, BufferKind};
 use crate::bytes::{parse_byte_jump, parse_byte_test};
 use crate::classification::{self, Classification};
-use crate::content::{parse_content, unquote, Content, Elem};
+use crate::content::{parse_content, unquote, Content, Elem, PcreElem};
+use crate::flowvars::{parse_flowbits, parse_flowint, FlowbitsRaw, Flowint};
+use crate::hdrkw::{self, HeaderTest};
 use crate::lexer::{shown, Perr, RawOption, RawRule, Token};
+use crate::threshold;
 use crate::FlowState;
 
 /// Upper bound on content/isdataat elements per rule, keeping inspection recursion shallow.
 const MAX_CHAIN: usize = 128;
 
-/// Keywords that are evaluated exactly (everything else makes the rule unsupported).
+/// Keywords that are evaluated exactly (besides sticky buffers, modifiers, header keywords).
 const SUPPORTED: &[&str] = &[
     "msg",
     "sid",
@@ -42,10 +55,92 @@ const SUPPORTED: &[&str] = &[
     "pkt_data",
     "flow",
     "dsize",
+    "pcre",
+    "bsize",
+    "urilen",
+    "flowbits",
+    "flowint",
+    "noalert",
+    "threshold",
+    "detection_filter",
+    // Tagging logs extra packets after an alert; it never changes what matches.
+    "tag",
 ];
 
 /// Keywords implemented but outside the first-cut scope: enabled only on request.
 const OPT_IN_BYTE_KEYWORDS: &[&str] = &["byte_test", "byte_jump"];
+
+/// Buffer transforms (Suricata 6+); they apply to the current sticky buffer.
+const TRANSFORMS: &[&str] = &[
+    "dotprefix",
+    "to_lowercase",
+    "to_uppercase",
+    "strip_whitespace",
+    "compress_whitespace",
+    "url_decode",
+    "to_md5",
+    "to_sha1",
+    "to_sha256",
+    "header_lowercase",
+    "strip_pseudo_headers",
+    "xor",
+    "pcrexform",
+    "from_base64",
+];
+
+/// App-layer keywords that are not buffers: parsed (value kept opaque) and the rule loaded
+/// inactive, as its app-layer parser does not exist yet.
+const APP_KEYWORDS: &[&str] = &[
+    "tls.version",
+    "tls_version",
+    "ssl_version",
+    "ssl_state",
+    "tls.fingerprint",
+    "tls.store",
+    "tls_store",
+    "tls.subject",
+    "tls.issuerdn",
+    "tls_cert_notbefore",
+    "tls_cert_notafter",
+    "tls_cert_expired",
+    "tls_cert_valid",
+    "app-layer-protocol",
+    "app-layer-event",
+    "dns.opcode",
+    "filestore",
+    "filemagic",
+    "fileext",
+    "filesize",
+    "filemd5",
+    "filesha1",
+    "filesha256",
+    "dce_iface",
+    "dce_opnum",
+    "dce_stub_data",
+    "dcerpc.iface",
+    "dcerpc.opnum",
+    "dcerpc.stub_data",
+    "ssh.protoversion",
+    "ssh.softwareversion",
+    "ssh.hassh",
+    "ssh.hassh.string",
+    "ssh.hassh.server",
+    "ssh.hassh.server.string",
+    "krb5_msg_type",
+    "krb5_err_code",
+    "smb.ntlmssp_user",
+    "smb.ntlmssp_domain",
+    "http.request_header",
+    "http.response_header",
+    "ftpdata_command",
+    "enip_command",
+    "cip_service",
+    "modbus",
+    "dnp3_func",
+    "dnp3_ind",
+    "dnp3_obj",
+    "dnp3_data",
+];
 
 /// Optional keyword groups a builder may enable.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,18 +149,39 @@ pub(crate) struct Features {
     pub(crate) byte_keywords: bool,
     /// Accept the header protocols `tcp-pkt`, `icmpv4`, `icmpv6`, `ipv4`/`ip4`, `ipv6`/`ip6`.
     pub(crate) extra_protocols: bool,
+    /// Sticky buffers the sensor provides: bit `kind as u32`.
+    pub(crate) buffers: u64,
 }
 
-/// `flow` options that need stream reassembly or defragmentation state we do not have.
-const UNSUPPORTED_FLOW: &[&str] = &["only_stream", "no_stream", "only_frag", "no_frag"];
+impl Features {
+    fn has_buffer(&self, k: BufferKind) -> bool {
+        self.buffers & (1u64 << (k as u32 % 64)) != 0
+    }
+}
+
+/// `flow` options that need state we do not have (defragmentation provenance).
+const UNSUPPORTED_FLOW: &[&str] = &["only_frag", "no_frag"];
+
+/// Which payload a TCP rule inspects (Suricata's SIG_FLAG_REQUIRE_PACKET/STREAM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum StreamMode {
+    /// Not decided by the rule: derived from its content (see `ruleset`).
+    #[default]
+    Auto,
+    /// `flow:only_stream` (or `tcp-stream`): reassembled stream only.
+    OnlyStream,
+    /// `flow:no_stream` (or `tcp-pkt`): packet payload only.
+    NoStream,
+}
 
 /// `flow:` conditions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct FlowMatch {
     /// Some(true): to_server; Some(false): to_client.
-    to_server: Option<bool>,
+    pub(crate) to_server: Option<bool>,
     /// Some(true): established; Some(false): not_established.
     established: Option<bool>,
+    pub(crate) stream: StreamMode,
 }
 
 impl FlowMatch {
@@ -106,6 +222,26 @@ impl UintMatch {
     }
 }
 
+/// Which bytes an inspection list reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListId {
+    /// Packet payload / reassembled stream.
+    Payload,
+    /// An app-layer buffer.
+    Buffer(BufferKind),
+}
+
+/// The keywords of one inspection list, in rule order.
+#[derive(Debug, Clone)]
+pub(crate) struct List {
+    pub(crate) id: ListId,
+    pub(crate) chain: Vec<Elem>,
+    /// `bsize` / `urilen`: conditions on the buffer length (all must hold).
+    pub(crate) bsize: Vec<UintMatch>,
+    /// Transform names applied to the buffer, in order.
+    pub(crate) transforms: Vec<String>,
+}
+
 /// Everything the options of one rule say.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RuleOptions {
@@ -117,17 +253,34 @@ pub(crate) struct RuleOptions {
     pub(crate) priority: Option<u8>,
     pub(crate) flow: FlowMatch,
     pub(crate) dsize: Option<UintMatch>,
-    pub(crate) chain: Vec<Elem>,
-    /// Why the rule cannot be evaluated exactly, if so.
+    /// Inspection lists; the payload list first when present.
+    pub(crate) lists: Vec<List>,
+    pub(crate) header_tests: Vec<HeaderTest>,
+    pub(crate) flowbits: Vec<FlowbitsRaw>,
+    pub(crate) flowints: Vec<Flowint>,
+    pub(crate) noalert: bool,
+    pub(crate) thresholds: Vec<threshold::Spec>,
+    /// Why the rule cannot be evaluated at all, if so.
     pub(crate) unsupported: Option<String>,
+    /// Why the rule is loaded inactive, if so.
+    pub(crate) inactive: Option<String>,
+}
+
+fn is_known(name: &str, features: Features) -> bool {
+    SUPPORTED.contains(&name)
+        || (features.byte_keywords && OPT_IN_BYTE_KEYWORDS.contains(&name))
+        || hdrkw::KEYWORDS.contains(&name)
+        || buffers::sticky(name).is_some()
+        || buffers::modifier(name).is_some()
+        || TRANSFORMS.contains(&name)
+        || APP_KEYWORDS.contains(&name)
 }
 
 /// First thing in the rule we cannot evaluate exactly.
 fn find_unsupported(options: &[RawOption<'_>], features: Features) -> Option<String> {
     for opt in options {
         let name = opt.name.text.to_ascii_lowercase();
-        let opted_in = features.byte_keywords && OPT_IN_BYTE_KEYWORDS.contains(&name.as_str());
-        if !SUPPORTED.contains(&name.as_str()) && !opted_in {
+        if !is_known(&name, features) {
             return Some(format!("keyword {name}"));
         }
         if name == "byte_test" || name == "byte_jump" {
@@ -154,6 +307,50 @@ fn find_unsupported(options: &[RawOption<'_>], features: Features) -> Option<Str
     None
 }
 
+/// Payload keywords that modify the last content (wherever it went).
+const MODIFIERS: &[&str] = &[
+    "nocase",
+    "offset",
+    "depth",
+    "distance",
+    "within",
+    "fast_pattern",
+    "rawbytes",
+    "startswith",
+    "endswith",
+];
+
+/// Parse state of the inspection lists.
+struct Lists {
+    lists: Vec<List>,
+    /// The list new payload keywords go to.
+    cur: usize,
+    /// The list holding the last content.
+    last: Option<usize>,
+}
+
+impl Lists {
+    fn index(&mut self, id: ListId) -> usize {
+        if let Some(i) = self.lists.iter().position(|l| l.id == id) {
+            return i;
+        }
+        self.lists.push(List {
+            id,
+            chain: Vec::new(),
+            bsize: Vec::new(),
+            transforms: Vec::new(),
+        });
+        self.lists.len() - 1
+    }
+    fn cur(&mut self) -> &mut List {
+        if self.lists.is_empty() {
+            self.cur = self.index(ListId::Payload);
+        }
+        let i = self.cur.min(self.lists.len() - 1);
+        &mut self.lists[i]
+    }
+}
+
 /// Parses all options of a rule.
 pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<RuleOptions, Perr> {
     let mut out = RuleOptions {
@@ -162,6 +359,17 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
     };
     let mut fast_pattern_seen = false;
     let mut flow_seen = false;
+    let mut lists = Lists {
+        lists: Vec::new(),
+        cur: 0,
+        last: None,
+    };
+    let mut inactive: Option<String> = None;
+    let mut mark_inactive = |reason: String| {
+        if inactive.is_none() {
+            inactive = Some(reason);
+        }
+    };
     for opt in &raw.options {
         let name = opt.name.text.to_ascii_lowercase();
         let r = match name.as_str() {
@@ -240,7 +448,168 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
             "dsize" => once(opt, out.dsize.is_some())
                 .and_then(|()| parse_uint(opt))
                 .map(|d| out.dsize = Some(d)),
-            _ => chain_option(&mut out.chain, opt, &name, &mut fast_pattern_seen),
+            "tag" => value(opt).map(|_| ()),
+            "noalert" => no_value(opt).map(|()| out.noalert = true),
+            "flowbits" => value(opt).and_then(|v| {
+                match parse_flowbits(v)? {
+                    None => out.noalert = true,
+                    Some(f) => out.flowbits.push(f),
+                }
+                Ok(())
+            }),
+            "flowint" => value(opt).and_then(|v| match parse_flowint(v)? {
+                Ok(f) => {
+                    out.flowints.push(f);
+                    Ok(())
+                }
+                Err(reason) => {
+                    out.unsupported = Some(reason);
+                    Ok(())
+                }
+            }),
+            "threshold" | "detection_filter" => value(opt).and_then(|v| {
+                let spec = threshold::parse(v, name == "detection_filter")?;
+                if out.thresholds.iter().any(|t| {
+                    (t.kind == threshold::Kind::DetectionFilter) == (name == "detection_filter")
+                }) {
+                    return Err(Perr::new(
+                        opt.name.start,
+                        format!("'{name}' given more than once"),
+                    ));
+                }
+                out.thresholds.push(spec);
+                Ok(())
+            }),
+            "pkt_data" => no_value(opt).map(|()| lists.cur = lists.index(ListId::Payload)),
+            "bsize" | "urilen" => {
+                let target = if name == "urilen" {
+                    let raw = opt.value.is_some_and(|v| {
+                        v.text.split(',').nth(1).is_some_and(|p| p.trim() == "raw")
+                    });
+                    let kind = if raw {
+                        BufferKind::HttpUriRaw
+                    } else {
+                        BufferKind::HttpUri
+                    };
+                    Some(lists.index(ListId::Buffer(kind)))
+                } else {
+                    None
+                };
+                let v = value(opt);
+                v.and_then(|v| {
+                    let first = v.text.split(',').next().unwrap_or("").trim();
+                    let tok = Token {
+                        text: first,
+                        start: v.start,
+                    };
+                    let m = parse_uint_tok(tok)?;
+                    let list = match target {
+                        Some(i) => &mut lists.lists[i],
+                        None => {
+                            let l = lists.cur();
+                            if l.id == ListId::Payload {
+                                return Err(Perr::new(
+                                    opt.name.start,
+                                    "'bsize' needs a sticky buffer before it",
+                                ));
+                            }
+                            l
+                        }
+                    };
+                    list.bsize.push(m);
+                    Ok(())
+                })
+            }
+            "pcre" => value(opt).and_then(|v| {
+                let spec = crate::pcre::parse(v)?;
+                let idx = match spec.buffer {
+                    Some(k) => lists.index(ListId::Buffer(k)),
+                    None => {
+                        lists.cur();
+                        lists.cur
+                    }
+                };
+                let list = &mut lists.lists[idx];
+                if list.chain.len() >= MAX_CHAIN {
+                    return Err(Perr::new(
+                        opt.name.start,
+                        format!("more than {MAX_CHAIN} payload keywords"),
+                    ));
+                }
+                // Compiled (and its syntax checked) at the end, once activity is known.
+                list.chain.push(Elem::Pcre(Box::new(PcreElem {
+                    spec,
+                    compiled: None,
+                    relative_next: false,
+                })));
+                out_pcre_at(&mut list.chain, v.start);
+                Ok(())
+            }),
+            n if hdrkw::KEYWORDS.contains(&n) => {
+                hdrkw::parse(n, opt.value, opt.name.start).map(|t| out.header_tests.push(t))
+            }
+            n if buffers::sticky(n).is_some() => no_value(opt).map(|()| {
+                if let Some(k) = buffers::sticky(n) {
+                    lists.cur = lists.index(ListId::Buffer(k));
+                }
+            }),
+            n if buffers::modifier(n).is_some() => no_value(opt).and_then(|()| {
+                let Some(k) = buffers::modifier(n) else {
+                    return Ok(());
+                };
+                let Some(from) = lists.last else {
+                    return Err(Perr::new(
+                        opt.name.start,
+                        format!("'{n}' needs a preceding content"),
+                    ));
+                };
+                let pos = lists.lists[from]
+                    .chain
+                    .iter()
+                    .rposition(|e| matches!(e, Elem::Content(_)));
+                let Some(pos) = pos else { return Ok(()) };
+                if lists.lists[from].id != ListId::Payload {
+                    return Err(Perr::new(
+                        opt.name.start,
+                        format!("'{n}' applies to a content of another buffer"),
+                    ));
+                }
+                let elem = lists.lists[from].chain.remove(pos);
+                let to = lists.index(ListId::Buffer(k));
+                lists.lists[to].chain.push(elem);
+                lists.last = Some(to);
+                Ok(())
+            }),
+            n if TRANSFORMS.contains(&n) => {
+                let l = lists.cur();
+                if l.id == ListId::Payload {
+                    out.unsupported = Some(format!("keyword {n} (transform on pkt_data)"));
+                } else {
+                    l.transforms.push(n.to_string());
+                }
+                Ok(())
+            }
+            n if APP_KEYWORDS.contains(&n) => {
+                mark_inactive(format!("keyword {n}"));
+                Ok(())
+            }
+            _ => {
+                let idx = if MODIFIERS.contains(&name.as_str()) {
+                    lists.last.unwrap_or(lists.cur)
+                } else {
+                    lists.cur();
+                    lists.cur
+                };
+                let is_content = name == "content";
+                let r = match lists.lists.get_mut(idx) {
+                    Some(l) => chain_option(&mut l.chain, opt, &name, &mut fast_pattern_seen),
+                    None => chain_option(&mut Vec::new(), opt, &name, &mut fast_pattern_seen),
+                };
+                if is_content && r.is_ok() {
+                    lists.last = Some(idx);
+                }
+                r
+            }
         };
         r?;
     }
@@ -251,15 +620,41 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
         ));
     }
     if out.unsupported.is_some() {
-        out.chain.clear();
         return Ok(out);
     }
-    finish_chain(&mut out.chain);
+    // Payload list first, then buffers in first-use order.
+    let mut all = lists.lists;
+    all.sort_by_key(|l| l.id != ListId::Payload);
+    for l in &all {
+        if let ListId::Buffer(k) = l.id {
+            if !features.has_buffer(k) {
+                mark_inactive(format!("buffer {}", k.name()));
+            } else if let Some(t) = l.transforms.first() {
+                mark_inactive(format!("transform {t}"));
+            }
+        }
+    }
+    out.inactive = inactive;
+    let active = out.inactive.is_none();
+    for l in &mut all {
+        finish_chain(&mut l.chain, active)?;
+    }
+    all.retain(|l| !l.chain.is_empty() || !l.bsize.is_empty() || l.id != ListId::Payload);
+    out.lists = all;
     Ok(out)
 }
 
-/// Marks which contents have a relative element after them, and builds searchers.
-fn finish_chain(chain: &mut [Elem]) {
+/// Remembers where a pcre's value starts, for compile errors (kept in the spec's pattern
+/// position slot).
+fn out_pcre_at(chain: &mut [Elem], at: usize) {
+    if let Some(Elem::Pcre(p)) = chain.last_mut() {
+        p.spec.at = at;
+    }
+}
+
+/// Marks which elements have a relative element after them, builds searchers and compiles
+/// regexes (JIT for active rules).
+fn finish_chain(chain: &mut [Elem], active: bool) -> Result<(), Perr> {
     for i in 0..chain.len() {
         let mut relative_next = false;
         for next in chain.iter().skip(i + 1) {
@@ -267,15 +662,23 @@ fn finish_chain(chain: &mut [Elem]) {
                 relative_next = true;
                 break;
             }
-            if matches!(next, Elem::Content(_)) {
+            if matches!(next, Elem::Content(_) | Elem::Pcre(_)) {
                 break;
             }
         }
-        if let Some(Elem::Content(c)) = chain.get_mut(i) {
-            c.relative_next = relative_next;
-            c.finish();
+        match chain.get_mut(i) {
+            Some(Elem::Content(c)) => {
+                c.relative_next = relative_next;
+                c.finish();
+            }
+            Some(Elem::Pcre(p)) => {
+                p.relative_next = relative_next;
+                p.compiled = Some(p.spec.compile(active, p.spec.at)?);
+            }
+            _ => {}
         }
     }
+    Ok(())
 }
 
 fn value<'a>(opt: &RawOption<'a>) -> Result<Token<'a>, Perr> {
@@ -349,11 +752,23 @@ fn parse_flow(opt: &RawOption<'_>) -> Result<FlowMatch, Perr> {
             "established" => (&mut f.established, true),
             "not_established" => (&mut f.established, false),
             "stateless" => continue,
+            "only_stream" | "no_stream" => {
+                let mode = if word == "only_stream" {
+                    StreamMode::OnlyStream
+                } else {
+                    StreamMode::NoStream
+                };
+                if f.stream != StreamMode::Auto && f.stream != mode {
+                    return Err(Perr::new(at, format!("conflicting flow option '{word}'")));
+                }
+                f.stream = mode;
+                continue;
+            }
             _ => {
                 return Err(Perr::new(
                     at,
                     format!(
-                        "expected a flow option (to_server, to_client, from_server, from_client, established, not_established, stateless), found '{}'",
+                        "expected a flow option (to_server, to_client, from_server, from_client, established, not_established, stateless, only_stream, no_stream), found '{}'",
                         shown(part.trim())
                     ),
                 ))
@@ -368,7 +783,10 @@ fn parse_flow(opt: &RawOption<'_>) -> Result<FlowMatch, Perr> {
 }
 
 fn parse_uint(opt: &RawOption<'_>) -> Result<UintMatch, Perr> {
-    let v = value(opt)?;
+    parse_uint_tok(value(opt)?)
+}
+
+fn parse_uint_tok(v: Token<'_>) -> Result<UintMatch, Perr> {
     let t = v.text;
     let sub = |s: &str| -> Result<u32, Perr> {
         let off = t.len() - s.len();

@@ -12,11 +12,13 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::content::Elem;
-use crate::detect::{CompiledRule, Prefilter, RuleSet};
-use crate::header::{parse_header, HeaderOutcome};
+use crate::detect::{group_of, BufferList, CompiledRule, PayloadMode, Prefilter, RuleSet, GROUPS};
+use crate::flowvars::{Flowbits, VarNames};
+use crate::header::{parse_header, HeaderOutcome, Proto};
 use crate::lexer::{lex_rule, Perr, RawRule};
-use crate::options::{parse_options, Features};
+use crate::options::{parse_options, Features, ListId, StreamMode};
 use crate::source::{split_rules, RuleText};
+use crate::BufferKind;
 use crate::{LoadError, LoadReport, RuleError, RuleMeta, RuleStatus, Vars};
 
 /// Collects rules from files and strings, then compiles them into a [`RuleSet`].
@@ -27,6 +29,8 @@ pub struct RuleSetBuilder {
     /// (gid, sid) -> location of the first rule that used it.
     seen: HashMap<(u32, u32), String>,
     features: Features,
+    inactive: Vec<RuleMeta>,
+    names: VarNames,
 }
 
 impl RuleSetBuilder {
@@ -38,7 +42,25 @@ impl RuleSetBuilder {
             report: LoadReport::default(),
             seen: HashMap::new(),
             features: Features::default(),
+            inactive: Vec::new(),
+            names: VarNames::default(),
         }
+    }
+
+    /// Declares that the sensor provides app-layer buffer `kind` (fills it in
+    /// [`crate::DetectInput::buffers`]), so rules inspecting it load active. By default no
+    /// buffer is provided and such rules load inactive. Affects rules added afterwards.
+    pub fn enable_buffer(&mut self, kind: BufferKind) -> &mut Self {
+        self.features.buffers |= 1u64 << (kind as u32 % 64);
+        self
+    }
+
+    /// Keeps the flowbit/flowint ids of `previous` (the rule set being replaced), so the
+    /// [`crate::FlowVars`] stored in live flows keep their meaning after a reload. Call before
+    /// adding rules.
+    pub fn inherit_var_ids(&mut self, previous: &RuleSet) -> &mut Self {
+        self.names = previous.names.clone();
+        self
     }
 
     /// Also evaluate `byte_test` and `byte_jump` (off by default: outside the first-cut
@@ -95,9 +117,23 @@ impl RuleSetBuilder {
     }
 
     /// Compiles the loaded rules. The report lists every rule's outcome.
-    pub fn build(self) -> (RuleSet, LoadReport) {
-        let prefilter = build_prefilter(&self.rules);
-        (RuleSet::new(self.rules, prefilter), self.report)
+    pub fn build(mut self) -> (RuleSet, LoadReport) {
+        let start = std::time::Instant::now();
+        // Suricata's flowbits ordering: setters before readers, otherwise load order.
+        self.rules.sort_by_key(|r| {
+            let sets = r.flowbits.iter().any(|f| !f.is_condition());
+            let reads = r.flowbits.iter().any(Flowbits::is_condition);
+            match (sets, reads) {
+                (true, false) => 0u8,
+                (true, true) | (false, false) => 1,
+                (false, true) => 2,
+            }
+        });
+        let max_span = self.rules.iter().map(stream_span).max().unwrap_or(0);
+        let groups = build_groups(&self.rules);
+        let set = RuleSet::new(self.rules, groups, self.inactive, self.names, max_span);
+        self.report.compile_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        (set, self.report)
     }
 
     fn add_rule(&mut self, file: &str, rule: &RuleText) {
@@ -142,8 +178,13 @@ impl RuleSetBuilder {
             return self.fail(to_error(Perr::new(at, msg)), Some(sid), location);
         }
         self.seen.insert((gid, sid), location.clone());
+        let mut inactive = opts.inactive.clone();
         let header = match header {
             HeaderOutcome::Parsed(h) => Ok(h),
+            HeaderOutcome::Inactive(h, reason) => {
+                inactive = Some(reason);
+                Ok(h)
+            }
             HeaderOutcome::Unsupported(reason) => Err(reason),
         };
         let header = match (header, opts.unsupported.clone()) {
@@ -153,11 +194,17 @@ impl RuleSetBuilder {
                     sid: Some(sid),
                     location,
                     skipped: Some(format!("unsupported: {reason}")),
+                    inactive: None,
                 });
                 return;
             }
             (Ok(h), None) => h,
         };
+        let proto_word = raw
+            .header
+            .get(1)
+            .map(|t| t.text.to_ascii_lowercase())
+            .unwrap_or_default();
         let priority = opts
             .priority
             .or(opts.class.map(|c| c.priority))
@@ -175,11 +222,82 @@ impl RuleSetBuilder {
             severity: priority,
             location: location.clone(),
         };
+        let mut flowbits = Vec::new();
+        for f in &opts.flowbits {
+            let ids: Option<Vec<u16>> = f.names.iter().map(|n| self.names.bit(n)).collect();
+            match ids {
+                Some(ids) => flowbits.push(Flowbits {
+                    op: f.op.clone(),
+                    ids,
+                    any: f.any,
+                }),
+                None => {
+                    inactive.get_or_insert_with(|| "flowbits capacity".to_string());
+                }
+            }
+        }
+        let mut flowints = opts.flowints.clone();
+        for f in &mut flowints {
+            f.id = self.names.int(&f.name).unwrap_or(u16::MAX);
+        }
+        if let Some(reason) = inactive {
+            *self
+                .report
+                .inactive_reasons
+                .entry(reason.clone())
+                .or_insert(0) += 1;
+            self.report.inactive += 1;
+            self.inactive.push(meta);
+            self.report.rules.push(RuleStatus {
+                sid: Some(sid),
+                location,
+                skipped: None,
+                inactive: Some(reason),
+            });
+            return;
+        }
+        let payload = opts
+            .lists
+            .iter()
+            .find(|l| l.id == ListId::Payload)
+            .map(|l| l.chain.clone());
+        let anchored = payload.as_ref().is_some_and(|c| {
+            c.iter().any(|e| {
+                matches!(e, Elem::Content(c) if c.offset.is_some() || c.depth.is_some() || c.startswith)
+            })
+        });
+        let mode = match (opts.flow.stream, proto_word.as_str()) {
+            (StreamMode::NoStream, _) | (_, "tcp-pkt") => PayloadMode::Packet,
+            (StreamMode::OnlyStream, _) | (_, "tcp-stream") => PayloadMode::StreamOnly,
+            _ if opts.dsize.is_some() => PayloadMode::Packet,
+            _ if anchored => PayloadMode::StreamPacket,
+            _ => PayloadMode::Stream,
+        };
+        let buffers = opts
+            .lists
+            .iter()
+            .filter_map(|l| match l.id {
+                ListId::Buffer(kind) => Some(BufferList {
+                    kind,
+                    chain: l.chain.clone(),
+                    bsize: l.bsize.clone(),
+                }),
+                ListId::Payload => None,
+            })
+            .collect();
         self.rules.push(CompiledRule {
             header,
             flow: opts.flow,
             dsize: opts.dsize,
-            chain: opts.chain,
+            header_tests: opts.header_tests.clone(),
+            payload,
+            mode,
+            anchored,
+            buffers,
+            flowbits,
+            flowints,
+            noalert: opts.noalert,
+            thresholds: opts.thresholds.clone(),
             meta,
         });
         self.report.loaded += 1;
@@ -187,6 +305,7 @@ impl RuleSetBuilder {
             sid: Some(sid),
             location,
             skipped: None,
+            inactive: None,
         });
     }
 
@@ -195,6 +314,7 @@ impl RuleSetBuilder {
             sid,
             location,
             skipped: Some(err.to_string()),
+            inactive: None,
         });
         self.report.errors.push(err);
     }
@@ -209,13 +329,19 @@ fn sid_hint(raw: &RawRule<'_>) -> Option<u32> {
         .and_then(|v| v.text.parse().ok())
 }
 
-/// The pattern a rule is prefiltered on: bytes and whether it is case-insensitive.
-fn prefilter_pattern(chain: &[Elem]) -> Option<(&[u8], bool)> {
+/// The pattern a rule is prefiltered on: bytes and whether it is case-insensitive. Taken
+/// from any of its lists (the prefilter scans payload, stream and buffers alike); a rule with
+/// no positive content anywhere has none.
+fn prefilter_pattern(rule: &CompiledRule) -> Option<(&[u8], bool)> {
     let positive = || {
-        chain.iter().filter_map(|e| match e {
-            Elem::Content(c) if !c.negated => Some(c),
-            _ => None,
-        })
+        rule.payload
+            .iter()
+            .flatten()
+            .chain(rule.buffers.iter().flat_map(|b| b.chain.iter()))
+            .filter_map(|e| match e {
+                Elem::Content(c) if !c.negated => Some(c),
+                _ => None,
+            })
     };
     let chosen = positive()
         .find(|c| c.fast_pattern)
@@ -286,13 +412,15 @@ impl PatternGroup {
     }
 }
 
-fn build_prefilter(rules: &[CompiledRule]) -> Prefilter {
+fn build_prefilter(rules: &[CompiledRule], members: &[u32]) -> Prefilter {
     let mut exact = PatternGroup::default();
     let mut nocase = PatternGroup::default();
     let mut always = Vec::new();
-    for (idx, rule) in rules.iter().enumerate() {
-        let idx = u32::try_from(idx).unwrap_or(u32::MAX);
-        match prefilter_pattern(&rule.chain) {
+    for &idx in members {
+        let Some(rule) = rules.get(idx as usize) else {
+            continue;
+        };
+        match prefilter_pattern(rule) {
             None => always.push(idx),
             Some((bytes, true)) => nocase.add(bytes.to_ascii_lowercase(), idx),
             Some((bytes, false)) => exact.add(bytes.to_vec(), idx),
@@ -300,12 +428,82 @@ fn build_prefilter(rules: &[CompiledRule]) -> Prefilter {
     }
     let exact_ac = exact.build(false, &mut always);
     let nocase_ac = nocase.build(true, &mut always);
-    Prefilter::new(
-        rules.len(),
-        always,
-        exact_ac,
-        exact.owners,
-        nocase_ac,
-        nocase.owners,
-    )
+    let mut bits = vec![0u64; crate::detect::words(rules.len())];
+    for r in always {
+        crate::detect::set_bit(&mut bits, r as usize);
+    }
+    Prefilter {
+        always: bits,
+        exact: exact_ac,
+        exact_owners: exact.owners,
+        nocase: nocase_ac,
+        nocase_owners: nocase.owners,
+    }
+}
+
+/// One prefilter per transport class and direction (see `detect::group_of`).
+fn build_groups(rules: &[CompiledRule]) -> Vec<Prefilter> {
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); GROUPS];
+    for (idx, rule) in rules.iter().enumerate() {
+        let idx = u32::try_from(idx).unwrap_or(u32::MAX);
+        let protos: &[u8] = match rule.header.proto {
+            Proto::Tcp => &[6],
+            Proto::Udp => &[17],
+            Proto::Icmp => &[1],
+            Proto::IcmpV4 => &[1],
+            Proto::IcmpV6 => &[58],
+            Proto::Ip | Proto::Ipv4 | Proto::Ipv6 => &[6, 17, 1, 0],
+        };
+        let dirs: &[bool] = match rule.flow.to_server {
+            Some(true) if !rule.header.bidirectional() => &[true],
+            Some(false) if !rule.header.bidirectional() => &[false],
+            _ => &[true, false],
+        };
+        for &p in protos {
+            for &d in dirs {
+                if let Some(m) = members.get_mut(group_of(p, d)) {
+                    m.push(idx);
+                }
+            }
+        }
+    }
+    members.iter().map(|m| build_prefilter(rules, m)).collect()
+}
+
+/// Upper bound of the bytes a stream match of `rule` can span, or 0 when it does not inspect
+/// the stream or its span is unbounded (then matches are found within one chunk only).
+fn stream_span(rule: &CompiledRule) -> usize {
+    let Some(chain) = &rule.payload else { return 0 };
+    if rule.mode == PayloadMode::Packet {
+        return 0;
+    }
+    let mut span: usize = 0;
+    for (i, e) in chain.iter().enumerate() {
+        match e {
+            Elem::Content(c) if c.negated => {}
+            Elem::Content(c) if i == 0 || !c.is_relative() => {
+                if i > 0 {
+                    return 0;
+                }
+                span = match (c.depth, c.offset) {
+                    (Some(d), off) => d as usize + off.unwrap_or(0) as usize,
+                    _ => c.pattern.len(),
+                };
+            }
+            Elem::Content(c) => match c.within {
+                Some(w) => {
+                    span = span
+                        .saturating_add(c.distance.unwrap_or(0).max(0) as usize)
+                        .saturating_add(w as usize)
+                }
+                None => return 0,
+            },
+            Elem::IsDataAt {
+                n, relative: true, ..
+            } => span = span.saturating_add(*n as usize),
+            Elem::IsDataAt { .. } => {}
+            _ => return 0,
+        }
+    }
+    span
 }

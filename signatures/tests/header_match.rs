@@ -16,6 +16,7 @@ fn packet<'a>(src: &str, sp: u16, dst: &str, dp: u16, proto: u8) -> DetectInput<
         ip_proto: proto,
         payload: b"",
         flow: FlowState::default(),
+        ..DetectInput::default()
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use common::{fired, load, tcp};
 
 #[test]
-fn unsupported_keywords_and_protocols_are_counted() {
+fn unsupported_inactive_and_active_are_counted() {
     let src = "\
 alert tcp any any -> any any (msg:\"p\"; content:\"a\"; pcre:\"/a\\;b/\"; sid:1;)
 alert tcp any any -> any any (msg:\"p2\"; pcre:\"/[\"']x/i\"; sid:2;)
@@ -19,27 +19,35 @@ alert tcp any any -> any any (flowbits:set,x; noalert; sid:7;)
 alert dns any any -> any any (dns.query; content:\"x\"; sid:8;)
 alert tcp any any -> any any (content:\"a\"; byte_extract:1,0,v; content:\"b\"; distance:v; sid:9;)
 alert tcp any any -> any any (content:\"a\"; sid:10;)
+alert tcp any any -> any any (content:\"a\"; xbits:set,x,track ip_src; sid:11;)
+alert tcp any any -> any any (content:\"a\"; pcre:\"/x/U\"; sid:12;)
 ";
     let (rules, report) = load(src);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.loaded, 1);
-    assert_eq!(rules.len(), 1);
+    assert_eq!(report.loaded, 5);
+    assert_eq!(rules.len(), 5);
+    assert_eq!(report.inactive, 5);
+    let i = &report.inactive_reasons;
+    assert_eq!(i.get("protocol http"), Some(&1));
+    assert_eq!(i.get("protocol dns"), Some(&1));
+    assert_eq!(i.get("buffer http.uri"), Some(&3));
     let u = &report.unsupported;
-    assert_eq!(u.get("keyword pcre"), Some(&2));
-    assert_eq!(u.get("protocol http"), Some(&1));
-    assert_eq!(u.get("protocol dns"), Some(&1));
-    assert_eq!(u.get("keyword http_uri"), Some(&1));
-    assert_eq!(u.get("keyword http.uri"), Some(&1));
-    assert_eq!(u.get("keyword flow:only_stream"), Some(&1));
-    assert_eq!(u.get("keyword flowbits"), Some(&1));
     assert_eq!(u.get("keyword byte_extract"), Some(&1));
-    assert_eq!(report.unsupported_total(), 9);
-    let st = &report.rules[0];
-    assert_eq!(st.sid, Some(1));
-    assert_eq!(st.skipped.as_deref(), Some("unsupported: keyword pcre"));
-    assert_eq!(report.rules[9].skipped, None);
-    // Only the supported rule can fire.
-    assert_eq!(fired(&rules, &tcp(b"a GET /x b")), vec![10]);
+    assert_eq!(u.get("keyword xbits"), Some(&1));
+    assert_eq!(report.unsupported_total(), 2);
+    assert_eq!(report.skipped_by_keyword().get("xbits"), Some(&1));
+    assert_eq!(report.total(), 12);
+    let st = &report.rules[2];
+    assert_eq!(st.sid, Some(3));
+    assert_eq!(st.skipped, None);
+    assert_eq!(st.inactive.as_deref(), Some("protocol http"));
+    assert_eq!(
+        report.rules[8].skipped.as_deref(),
+        Some("unsupported: keyword byte_extract")
+    );
+    assert_eq!(rules.inactive_rules().count(), 5);
+    // Inactive rules never fire, even on bytes their content would match.
+    assert_eq!(fired(&rules, &tcp(b"a;b GET /x b")), vec![1, 6, 10]);
 }
 
 #[test]

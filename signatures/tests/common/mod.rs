@@ -36,6 +36,7 @@ pub fn tcp(payload: &[u8]) -> DetectInput<'_> {
             to_server: true,
             established: true,
         },
+        ..DetectInput::default()
     }
 }
 
