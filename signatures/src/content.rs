@@ -305,6 +305,15 @@ pub(crate) fn inspect_stream(chain: &[Elem], buf: &[u8], new_from: usize, steps:
     inspect_from(chain, 0, &mut ctx, 0, 0) == Outcome::Match
 }
 
+/// Whether no positive content/pcre follows element `idx`.
+fn is_last_positive(chain: &[Elem], idx: usize) -> bool {
+    !chain.iter().skip(idx + 1).any(|e| match e {
+        Elem::Content(c) => !c.negated,
+        Elem::Pcre(p) => !p.spec.negated,
+        _ => false,
+    })
+}
+
 struct Ctx<'b, 's> {
     buf: &'b [u8],
     min_end: Option<usize>,
@@ -382,7 +391,10 @@ fn inspect_from(
                     Some((s, e)) => {
                         let end = base + e;
                         match inspect_from(chain, idx + 1, ctx, end, hi.max(end)) {
-                            Outcome::NoMatch if p.relative_next && s < subject.len() => {
+                            Outcome::NoMatch
+                                if (p.relative_next || ctx.min_end.is_some())
+                                    && s < subject.len() =>
+                            {
                                 from = s + 1;
                             }
                             other => return other,
@@ -425,6 +437,13 @@ fn inspect_from(
                 if let Some(r) = retry_from {
                     start = r;
                 }
+                if let Some(m) = ctx.min_end {
+                    // Stream: when this is the last positive element and nothing so far
+                    // ended in the new bytes, only occurrences ending there can count.
+                    if hi <= m && !c.negated && is_last_positive(chain, idx) {
+                        start = start.max((m + 1).saturating_sub(plen));
+                    }
+                }
                 end = end.min(len);
                 if start > end || end == 0 {
                     return if c.negated {
@@ -461,7 +480,7 @@ fn inspect_from(
                         let match_start = start + pos;
                         let end = match_start + plen;
                         match inspect_from(chain, idx + 1, ctx, end, hi.max(end)) {
-                            Outcome::NoMatch if c.relative_next => {
+                            Outcome::NoMatch if c.relative_next || ctx.min_end.is_some() => {
                                 retry_from = Some(match_start + 1);
                             }
                             other => return other,

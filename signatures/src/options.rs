@@ -65,6 +65,8 @@ const SUPPORTED: &[&str] = &[
     "detection_filter",
     // Tagging logs extra packets after an alert; it never changes what matches.
     "tag",
+    // Engine hint (which keyword to prefilter on); matching is the same without it.
+    "prefilter",
 ];
 
 /// Keywords implemented but outside the first-cut scope: enabled only on request.
@@ -449,6 +451,7 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                 .and_then(|()| parse_uint(opt))
                 .map(|d| out.dsize = Some(d)),
             "tag" => value(opt).map(|_| ()),
+            "prefilter" => no_value(opt),
             "noalert" => no_value(opt).map(|()| out.noalert = true),
             "flowbits" => value(opt).and_then(|v| {
                 match parse_flowbits(v)? {
