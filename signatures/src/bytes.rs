@@ -1,4 +1,10 @@
-//! `byte_test` and `byte_jump`: read a number from the payload and compare or jump with it.
+//! `byte_test`, `byte_jump` and `byte_extract`: read a number from the payload and compare,
+//! jump or remember it.
+//!
+//! `byte_extract` stores the value in one of [`MAX_VARS`] per-rule variables (moving the
+//! inspection point past the bytes read, as Suricata does); a later `byte_test` may compare
+//! against the variable by name. Variables in other places (offsets, distance/within, ...)
+//! make the rule unsupported (`keyword byte_extract:<keyword>`).
 //!
 //! Both keywords share one extraction step (binary big/little endian, or a string number in
 //! hex/dec/oct read like C's `strtoull`, optional bitmask with Suricata's shift), so it lives
@@ -129,6 +135,9 @@ enum Op {
     Xor,
 }
 
+/// Variables a rule may define with byte_extract.
+pub(crate) const MAX_VARS: usize = 8;
+
 /// A compiled `byte_test`.
 #[derive(Debug, Clone)]
 pub(crate) struct ByteTest {
@@ -136,6 +145,117 @@ pub(crate) struct ByteTest {
     op: Op,
     negated: bool,
     value: u64,
+    /// Compare against this byte_extract variable instead of `value`.
+    value_var: Option<u8>,
+}
+
+/// A compiled `byte_extract`.
+#[derive(Debug, Clone)]
+pub(crate) struct ByteExtract {
+    extract: Extract,
+    pub(crate) slot: u8,
+    multiplier: u64,
+    align: u64,
+}
+
+impl ByteExtract {
+    pub(crate) fn is_relative(&self) -> bool {
+        self.extract.relative
+    }
+
+    /// The value and the new inspection offset, or None (no match).
+    pub(crate) fn extract(&self, buf: &[u8], prev_end: usize) -> Option<(u64, usize)> {
+        let start = self.extract.start(buf, prev_end)?;
+        let (val, used) = self.extract.read(buf, start)?;
+        let mut val = val.wrapping_mul(self.multiplier);
+        if self.align > 1 && val % self.align != 0 {
+            val = val.wrapping_add(self.align - val % self.align);
+        }
+        Some((val, start + used))
+    }
+}
+
+/// Parses `byte_extract:<bytes>,<offset>,<name>[,options]`; `names` receives the variable.
+pub(crate) fn parse_byte_extract(
+    v: Token<'_>,
+    names: &mut Vec<String>,
+) -> Result<ByteExtract, Perr> {
+    let a = args(v);
+    if a.len() < 3 {
+        return Err(Perr::new(
+            v.start,
+            "expected byte_extract:<bytes>,<offset>,<name>[,options]",
+        ));
+    }
+    let nbytes = int(a[0], "a number of bytes")?;
+    let offset = uint_in(
+        a[1],
+        "a byte_extract offset",
+        i64::from(i32::MIN),
+        i64::from(i32::MAX),
+    )?;
+    let name = a[2].text;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Perr::new(
+            a[2].start,
+            format!("expected a variable name, found '{}'", shown(name)),
+        ));
+    }
+    if names.iter().any(|n| n == name) {
+        return Err(Perr::new(
+            a[2].start,
+            format!("variable '{name}' defined twice"),
+        ));
+    }
+    if names.len() >= MAX_VARS {
+        return Err(Perr::new(
+            a[2].start,
+            format!("more than {MAX_VARS} byte_extract variables"),
+        ));
+    }
+    let mut ex = Extract {
+        nbytes: 0,
+        offset,
+        relative: false,
+        encoding: Encoding::Big,
+        bitmask: None,
+    };
+    let (mut base, mut is_string) = (None, false);
+    let rest = common_flags(&a[3..], &mut ex, &mut base, &mut is_string)?;
+    let mut out = ByteExtract {
+        extract: ex,
+        slot: names.len() as u8,
+        multiplier: 1,
+        align: 1,
+    };
+    for f in rest {
+        let lower = f.text.to_ascii_lowercase();
+        let arg = |n: &str| {
+            let v = f.text[n.len()..].trim_start();
+            Token {
+                text: v,
+                start: f.start + (f.text.len() - v.len()),
+            }
+        };
+        if lower.starts_with("multiplier") {
+            out.multiplier = uint_in(arg("multiplier"), "a multiplier", 1, 65535)? as u64;
+        } else if lower.starts_with("align") {
+            let n = uint_in(arg("align"), "an alignment (2 or 4)", 2, 4)?;
+            if n == 3 {
+                return Err(Perr::new(f.start, "align must be 2 or 4"));
+            }
+            out.align = n as u64;
+        } else {
+            return Err(Perr::new(
+                f.start,
+                format!("unknown byte_extract option '{}'", shown(f.text)),
+            ));
+        }
+    }
+    nbytes_check(a[0], nbytes, &out.extract, 1)?;
+    out.extract.nbytes = nbytes as usize;
+    names.push(name.to_string());
+    Ok(out)
 }
 
 impl ByteTest {
@@ -143,14 +263,23 @@ impl ByteTest {
         self.extract.relative
     }
 
+    #[cfg(test)]
     pub(crate) fn matches(&self, buf: &[u8], prev_end: usize) -> bool {
+        self.matches_with(buf, prev_end, &[])
+    }
+
+    /// With the rule's byte_extract variables.
+    pub(crate) fn matches_with(&self, buf: &[u8], prev_end: usize, vars: &[u64]) -> bool {
         let Some(start) = self.extract.start(buf, prev_end) else {
             return false;
         };
         let Some((val, _)) = self.extract.read(buf, start) else {
             return false;
         };
-        let v = self.value;
+        let v = match self.value_var {
+            Some(slot) => vars.get(usize::from(slot)).copied().unwrap_or(0),
+            None => self.value,
+        };
         let m = match self.op {
             Op::Lt => val < v,
             Op::Gt => val > v,
@@ -316,7 +445,13 @@ fn nbytes_check(tok: Token<'_>, n: i64, ex: &Extract, min: i64) -> Result<(), Pe
 }
 
 /// Parses `byte_test:<n>,[!]<op>,<value>,<offset>[,flags...]`.
+#[cfg(test)]
 pub(crate) fn parse_byte_test(v: Token<'_>) -> Result<ByteTest, Perr> {
+    parse_byte_test_vars(v, &[])
+}
+
+/// Like `parse_byte_test`; the value may name a byte_extract variable of `names`.
+pub(crate) fn parse_byte_test_vars(v: Token<'_>, names: &[String]) -> Result<ByteTest, Perr> {
     let a = args(v);
     if a.len() < 4 {
         return Err(Perr::new(
@@ -347,7 +482,11 @@ pub(crate) fn parse_byte_test(v: Token<'_>) -> Result<ByteTest, Perr> {
             ))
         }
     };
-    let value = uint_in(a[2], "a byte_test value", 0, i64::MAX)? as u64;
+    let var = names.iter().position(|n| n == a[2].text);
+    let value = match var {
+        Some(_) => 0,
+        None => uint_in(a[2], "a byte_test value", 0, i64::MAX)? as u64,
+    };
     let offset = uint_in(
         a[3],
         "a byte_test offset",
@@ -377,6 +516,7 @@ pub(crate) fn parse_byte_test(v: Token<'_>) -> Result<ByteTest, Perr> {
         op,
         negated,
         value,
+        value_var: var.map(|i| i as u8),
     })
 }
 

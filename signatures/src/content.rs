@@ -10,7 +10,7 @@
 
 use memchr::memmem;
 
-use crate::bytes::{ByteJump, ByteTest};
+use crate::bytes::{ByteExtract, ByteJump, ByteTest, MAX_VARS};
 use crate::lexer::{shown, Perr, Token};
 use crate::pcre::{Pcre, PcreSpec};
 
@@ -250,6 +250,7 @@ pub(crate) enum Elem {
     },
     ByteTest(ByteTest),
     ByteJump(ByteJump),
+    ByteExtract(ByteExtract),
     Pcre(Box<PcreElem>),
 }
 
@@ -269,6 +270,7 @@ impl Elem {
             Elem::IsDataAt { relative, .. } => *relative,
             Elem::ByteTest(t) => t.is_relative(),
             Elem::ByteJump(j) => j.is_relative(),
+            Elem::ByteExtract(e) => e.is_relative(),
             Elem::Pcre(p) => p.spec.relative,
         }
     }
@@ -287,6 +289,7 @@ enum Outcome {
 pub(crate) fn inspect(chain: &[Elem], buf: &[u8], steps: &mut u32) -> bool {
     let mut ctx = Ctx {
         buf,
+        vars: [0; MAX_VARS],
         min_end: None,
         steps,
     };
@@ -299,6 +302,7 @@ pub(crate) fn inspect(chain: &[Elem], buf: &[u8], steps: &mut u32) -> bool {
 pub(crate) fn inspect_stream(chain: &[Elem], buf: &[u8], new_from: usize, steps: &mut u32) -> bool {
     let mut ctx = Ctx {
         buf,
+        vars: [0; MAX_VARS],
         min_end: Some(new_from),
         steps,
     };
@@ -316,6 +320,8 @@ fn is_last_positive(chain: &[Elem], idx: usize) -> bool {
 
 struct Ctx<'b, 's> {
     buf: &'b [u8],
+    /// byte_extract variables of the rule.
+    vars: [u64; MAX_VARS],
     min_end: Option<usize>,
     steps: &'s mut u32,
 }
@@ -358,8 +364,17 @@ fn inspect_from(
                 Outcome::NoMatch
             }
         }
+        Elem::ByteExtract(e) => match e.extract(buf, prev_end) {
+            Some((val, at)) => {
+                if let Some(v) = ctx.vars.get_mut(usize::from(e.slot)) {
+                    *v = val;
+                }
+                inspect_from(chain, idx + 1, ctx, at, hi)
+            }
+            None => Outcome::NoMatch,
+        },
         Elem::ByteTest(t) => {
-            if t.matches(buf, prev_end) {
+            if t.matches_with(buf, prev_end, &ctx.vars) {
                 inspect_from(chain, idx + 1, ctx, prev_end, hi)
             } else {
                 Outcome::NoMatch

@@ -200,6 +200,8 @@ pub(crate) enum HeaderTest {
     /// Some(kind) or None for `any`.
     IpOpts(Option<u8>),
     SameIp,
+    /// `stream_size`: which side (0 server, 1 client, 2 both, 3 either) and comparison.
+    StreamSize(u8, Num),
 }
 
 fn has_ipopt(opts: &[u8], want: Option<u8>) -> bool {
@@ -245,6 +247,18 @@ impl HeaderTest {
             HeaderTest::IcmpSeq(n) => icmp && n.matches(u64::from(p.icmp.seq)),
             HeaderTest::IpOpts(k) => v4 && has_ipopt(p.ipv4_options, k),
             HeaderTest::SameIp => p.src_ip == p.dst_ip,
+            HeaderTest::StreamSize(side, n) => p.stream_size.is_some_and(|s| {
+                let (sv, cl) = (
+                    n.matches(u64::from(s.server)),
+                    n.matches(u64::from(s.client)),
+                );
+                match side {
+                    0 => sv,
+                    1 => cl,
+                    2 => sv && cl,
+                    _ => sv || cl,
+                }
+            }),
         }
     }
 }
@@ -267,6 +281,7 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "icmp_seq",
     "ipopts",
     "sameip",
+    "stream_size",
 ];
 
 /// Parses one header keyword (`name` lowercased, in [`KEYWORDS`]).
@@ -332,6 +347,48 @@ pub(crate) fn parse(name: &str, v: Option<Token<'_>>, at: usize) -> Result<Heade
         "icode" => HeaderTest::Icode(parse_num(v, 255, "icode")?),
         "icmp_id" => HeaderTest::IcmpId(parse_num(v, 65535, "icmp_id")?),
         "icmp_seq" => HeaderTest::IcmpSeq(parse_num(v, 65535, "icmp_seq")?),
+        "stream_size" => {
+            let parts: Vec<&str> = v.text.split(',').map(str::trim).collect();
+            let [side, op, num] = parts.as_slice() else {
+                return Err(Perr::new(
+                    v.start,
+                    "expected stream_size:<server|client|both|either>,<op>,<number>",
+                ));
+            };
+            let side = match *side {
+                "server" => 0,
+                "client" => 1,
+                "both" => 2,
+                "either" => 3,
+                other => {
+                    return Err(Perr::new(
+                        v.start,
+                        format!(
+                            "expected server, client, both or either in stream_size, found '{}'",
+                            shown(other)
+                        ),
+                    ))
+                }
+            };
+            if !matches!(*op, "<" | ">" | "=" | "!=" | "<=" | ">=") {
+                return Err(Perr::new(
+                    v.start,
+                    format!("expected a stream_size operator, found '{}'", shown(op)),
+                ));
+            }
+            let text = format!("{op}{num}");
+            HeaderTest::StreamSize(
+                side,
+                parse_num(
+                    Token {
+                        text: &text,
+                        start: v.start,
+                    },
+                    u64::from(u32::MAX),
+                    "stream_size",
+                )?,
+            )
+        }
         _ => {
             let t = v.text.trim().to_ascii_lowercase();
             if t == "any" {

@@ -154,6 +154,19 @@ pub struct DetectInput<'a> {
     /// App-layer buffers (sticky buffers) of this packet/transaction, as produced by the
     /// app-layer parsers. A kind may appear several times (multi-buffers such as tls.certs).
     pub buffers: &'a [AppBuffer<'a>],
+    /// TCP session sizes for `stream_size` (None: no TCP session; such rules do not match).
+    pub stream_size: Option<StreamSizes>,
+}
+
+/// Per-direction TCP sequence progress, as Suricata's `stream_size` reads it: for each side,
+/// its next expected sequence number minus its initial sequence number (so data bytes plus
+/// one for the SYN, plus one once a FIN was sent), wrapping in 32 bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamSizes {
+    /// Client (initiator) side.
+    pub client: u32,
+    /// Server side.
+    pub server: u32,
 }
 
 impl Default for DetectInput<'_> {
@@ -175,6 +188,7 @@ impl Default for DetectInput<'_> {
             stream: None,
             payload_in_stream: false,
             buffers: &[],
+            stream_size: None,
         }
     }
 }

@@ -18,7 +18,7 @@
 //! context we do not model.
 
 use crate::buffers::{self, BufferKind};
-use crate::bytes::{parse_byte_jump, parse_byte_test};
+use crate::bytes::{parse_byte_extract, parse_byte_jump, parse_byte_test_vars};
 use crate::classification::{self, Classification};
 use crate::content::{parse_content, unquote, Content, Elem, PcreElem};
 use crate::flowvars::{parse_flowbits, parse_flowint, FlowbitsRaw, Flowint};
@@ -70,7 +70,7 @@ const SUPPORTED: &[&str] = &[
 ];
 
 /// Keywords implemented but outside the first-cut scope: enabled only on request.
-const OPT_IN_BYTE_KEYWORDS: &[&str] = &["byte_test", "byte_jump"];
+const OPT_IN_BYTE_KEYWORDS: &[&str] = &["byte_test", "byte_jump", "byte_extract"];
 
 /// Buffer transforms (Suricata 6+); they apply to the current sticky buffer.
 const TRANSFORMS: &[&str] = &[
@@ -143,6 +143,11 @@ const APP_KEYWORDS: &[&str] = &[
     "dnp3_obj",
     "dnp3_data",
 ];
+
+/// Keywords not implemented yet that public rules use almost only in app-layer rules: a rule
+/// that is inactive anyway (app-layer protocol or buffer) loads inactive with them; an
+/// otherwise active rule using one is unsupported.
+const DEFERRED: &[&str] = &["xbits", "base64_decode", "asn1", "ftpbounce"];
 
 /// Optional keyword groups a builder may enable.
 #[derive(Debug, Clone, Copy, Default)]
@@ -266,6 +271,8 @@ pub(crate) struct RuleOptions {
     pub(crate) unsupported: Option<String>,
     /// Why the rule is loaded inactive, if so.
     pub(crate) inactive: Option<String>,
+    /// A [`DEFERRED`] keyword the rule uses: unsupported unless the rule is inactive.
+    pub(crate) deferred: Option<String>,
 }
 
 fn is_known(name: &str, features: Features) -> bool {
@@ -276,6 +283,7 @@ fn is_known(name: &str, features: Features) -> bool {
         || buffers::modifier(name).is_some()
         || TRANSFORMS.contains(&name)
         || APP_KEYWORDS.contains(&name)
+        || DEFERRED.contains(&name)
 }
 
 /// First thing in the rule we cannot evaluate exactly.
@@ -285,7 +293,7 @@ fn find_unsupported(options: &[RawOption<'_>], features: Features) -> Option<Str
         if !is_known(&name, features) {
             return Some(format!("keyword {name}"));
         }
-        if name == "byte_test" || name == "byte_jump" {
+        if name == "byte_test" || name == "byte_jump" || name == "byte_extract" {
             // DCERPC-relative endianness needs the DCE/RPC parser.
             if opt.value.is_some_and(|v| {
                 v.text
@@ -353,10 +361,45 @@ impl Lists {
     }
 }
 
+/// byte_extract variables used where only numbers are supported here.
+fn var_misuse(options: &[RawOption<'_>]) -> Option<String> {
+    let names: Vec<&str> = options
+        .iter()
+        .filter(|o| o.name.text.eq_ignore_ascii_case("byte_extract"))
+        .filter_map(|o| {
+            o.value
+                .and_then(|v| v.text.split(',').nth(2))
+                .map(str::trim)
+        })
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    for o in options {
+        let name = o.name.text.to_ascii_lowercase();
+        let Some(v) = o.value else { continue };
+        let parts: Vec<&str> = v.text.split(',').map(str::trim).collect();
+        let positions: &[usize] = match name.as_str() {
+            "offset" | "depth" | "distance" | "within" | "isdataat" => &[0],
+            "byte_test" => &[0, 3],
+            "byte_jump" => &[0, 1],
+            _ => &[],
+        };
+        for &i in positions {
+            let Some(p) = parts.get(i) else { continue };
+            let p = p.trim_start_matches(['!', '-']).trim();
+            if names.contains(&p) {
+                return Some(format!("keyword byte_extract:{name}"));
+            }
+        }
+    }
+    None
+}
+
 /// Parses all options of a rule.
 pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<RuleOptions, Perr> {
     let mut out = RuleOptions {
-        unsupported: find_unsupported(&raw.options, features),
+        unsupported: find_unsupported(&raw.options, features).or_else(|| var_misuse(&raw.options)),
         ..RuleOptions::default()
     };
     let mut fast_pattern_seen = false;
@@ -366,6 +409,7 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
         cur: 0,
         last: None,
     };
+    let mut vars: Vec<String> = Vec::new();
     let mut inactive: Option<String> = None;
     let mut mark_inactive = |reason: String| {
         if inactive.is_none() {
@@ -592,6 +636,12 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                 }
                 Ok(())
             }
+            n if DEFERRED.contains(&n) => {
+                if out.deferred.is_none() {
+                    out.deferred = Some(format!("keyword {n}"));
+                }
+                Ok(())
+            }
             n if APP_KEYWORDS.contains(&n) => {
                 mark_inactive(format!("keyword {n}"));
                 Ok(())
@@ -605,8 +655,16 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                 };
                 let is_content = name == "content";
                 let r = match lists.lists.get_mut(idx) {
-                    Some(l) => chain_option(&mut l.chain, opt, &name, &mut fast_pattern_seen),
-                    None => chain_option(&mut Vec::new(), opt, &name, &mut fast_pattern_seen),
+                    Some(l) => {
+                        chain_option(&mut l.chain, opt, &name, &mut fast_pattern_seen, &mut vars)
+                    }
+                    None => chain_option(
+                        &mut Vec::new(),
+                        opt,
+                        &name,
+                        &mut fast_pattern_seen,
+                        &mut vars,
+                    ),
                 };
                 if is_content && r.is_ok() {
                     lists.last = Some(idx);
@@ -850,6 +908,7 @@ fn chain_option(
     opt: &RawOption<'_>,
     name: &str,
     fast_pattern_seen: &mut bool,
+    vars: &mut Vec<String>,
 ) -> Result<(), Perr> {
     let at = opt.name.start;
     let dup = |what: &str| Perr::new(at, format!("'{what}' given twice for the same content"));
@@ -921,6 +980,15 @@ fn chain_option(
                 negated,
             });
         }
+        "byte_extract" => {
+            if chain.len() >= MAX_CHAIN {
+                return Err(Perr::new(
+                    at,
+                    format!("more than {MAX_CHAIN} payload keywords"),
+                ));
+            }
+            chain.push(Elem::ByteExtract(parse_byte_extract(value(opt)?, vars)?));
+        }
         "byte_test" | "byte_jump" => {
             if chain.len() >= MAX_CHAIN {
                 return Err(Perr::new(
@@ -930,7 +998,7 @@ fn chain_option(
             }
             let v = value(opt)?;
             chain.push(if name == "byte_test" {
-                Elem::ByteTest(parse_byte_test(v)?)
+                Elem::ByteTest(parse_byte_test_vars(v, vars)?)
             } else {
                 Elem::ByteJump(parse_byte_jump(v)?)
             });

@@ -187,7 +187,12 @@ impl RuleSetBuilder {
             }
             HeaderOutcome::Unsupported(reason) => Err(reason),
         };
-        let header = match (header, opts.unsupported.clone()) {
+        // A deferred keyword only loads in a rule that is inactive anyway.
+        let unsupported = opts
+            .unsupported
+            .clone()
+            .or_else(|| opts.deferred.clone().filter(|_| inactive.is_none()));
+        let header = match (header, unsupported) {
             (Err(reason), _) | (Ok(_), Some(reason)) => {
                 *self.report.unsupported.entry(reason.clone()).or_insert(0) += 1;
                 self.report.rules.push(RuleStatus {
@@ -270,6 +275,13 @@ impl RuleSetBuilder {
             (StreamMode::NoStream, _) | (_, "tcp-pkt") => PayloadMode::Packet,
             (StreamMode::OnlyStream, _) | (_, "tcp-stream") => PayloadMode::StreamOnly,
             _ if opts.dsize.is_some() => PayloadMode::Packet,
+            _ if opts
+                .header_tests
+                .iter()
+                .any(|t| matches!(t, crate::hdrkw::HeaderTest::StreamSize(..))) =>
+            {
+                PayloadMode::StreamPacket
+            }
             _ if anchored => PayloadMode::StreamPacket,
             _ => PayloadMode::Stream,
         };

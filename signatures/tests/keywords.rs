@@ -418,3 +418,71 @@ alert tcp any any -> any any (content:"/admin"; http_uri; pcre:"/\d$/U"; sid:2;)
     // The same bytes in the payload do not satisfy a buffer rule.
     assert!(fired(&rules, &tcp(b"/admin7")).is_empty());
 }
+
+fn with_bytes(src: &str) -> (RuleSet, signatures::LoadReport) {
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.enable_byte_keywords(true);
+    b.add_source("x.rules", src);
+    b.build()
+}
+
+#[test]
+fn byte_extract_feeds_byte_test() {
+    // ET 2018372 shape (heartbleed): record length extracted, payload length compared to it.
+    let (rules, report) = with_bytes(
+        r#"alert tcp any any -> any any (content:"|18 03|"; depth:2; byte_extract:2,3,record_len; byte_test:2,>,record_len,6; sid:1;)
+alert tcp any any -> any any (content:"|01|"; byte_extract:1,0,n,relative,multiplier 2; content:"|ff|"; within:1; byte_test:1,=,n,0,relative; sid:2;)
+alert tcp any any -> any any (content:"a"; byte_extract:1,0,v,relative; content:"b"; distance:v; sid:3;)"#,
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.unsupported.get("keyword byte_extract:distance"),
+        Some(&1)
+    );
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        fired(&rules, &tcp(b"\x18\x03\x02\x00\x10\x01\x40\x00")),
+        vec![1]
+    );
+    assert!(fired(&rules, &tcp(b"\x18\x03\x02\x00\x10\x01\x00\x05")).is_empty());
+    // n = 3 * 2 = 6; the byte after |ff| must be 6.
+    assert_eq!(fired(&rules, &tcp(b"\x01\x03\xff\x06")), vec![2]);
+    assert!(fired(&rules, &tcp(b"\x01\x03\xff\x03")).is_empty());
+    let (_, report) =
+        with_bytes("alert tcp any any -> any any (byte_extract:1,0,a; byte_extract:1,1,a; sid:1;)");
+    assert_eq!(report.errors.len(), 1);
+}
+
+#[test]
+fn stream_size_reads_session_progress() {
+    let r = one("alert tcp any any -> any any (stream_size:server,<,5; sid:1;)");
+    let mut p = tcp(b"");
+    assert!(!hit(&r, &p));
+    p.stream_size = Some(signatures::StreamSizes {
+        client: 100,
+        server: 1,
+    });
+    assert!(hit(&r, &p));
+    let r = one("alert tcp any any -> any any (stream_size:both,>,50; sid:1;)");
+    assert!(!hit(&r, &p));
+    let r = one("alert tcp any any -> any any (stream_size:either,>,50; sid:1;)");
+    assert!(hit(&r, &p));
+    assert_eq!(
+        load("alert tcp any any -> any any (stream_size:up,<,5; sid:1;)")
+            .1
+            .errors
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn deferred_keywords_load_only_in_inactive_rules() {
+    let (_, report) = load(
+        r#"alert http any any -> any any (http.uri; content:"x"; xbits:set,a,track ip_src; sid:1;)
+alert tcp any any -> any any (content:"x"; xbits:set,a,track ip_src; sid:2;)
+alert smtp any any -> any any (base64_decode; base64_data; content:"MZ"; sid:3;)"#,
+    );
+    assert_eq!(report.inactive, 2);
+    assert_eq!(report.unsupported.get("keyword xbits"), Some(&1));
+}
