@@ -40,7 +40,7 @@ pub struct BenchArgs {
     /// Small capture, one run each: a smoke test of the whole bench.
     #[arg(long)]
     quick: bool,
-    /// Multiply the capture size (default size: about 320 MB generated + 4 corpus passes).
+    /// Multiply the capture size (default: about 256 MiB generated + 2 corpus passes of about 85 MB, 2M 64-byte frames).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Timed runs per tool and capture (the median is reported).
@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Skip the run on the ten times larger capture.
     #[arg(long)]
     no_10x: bool,
+    /// Use this sensor binary instead of building `target/release/sensor`.
+    #[arg(long)]
+    sensor: Option<PathBuf>,
 }
 
 /// Sizes of one bench configuration.
@@ -259,13 +262,29 @@ impl Tool for Suricata {
     }
 }
 
+/// Median wall and CPU time of a set of runs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Times {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Times {
+    fn of(ms: &[Measured]) -> Times {
+        Times {
+            wall: median(ms.iter().map(|m| m.wall).collect()),
+            cpu: median(ms.iter().map(|m| m.cpu).collect()),
+        }
+    }
+}
+
 /// Measured figures of one tool on one capture.
 #[derive(Debug, Clone)]
 struct Figures {
-    /// Median wall time of the runs.
-    wall: Duration,
-    /// Median start-up time (one-packet capture).
-    startup: Duration,
+    /// Median times of the runs.
+    wall: Times,
+    /// Median start-up times (one-packet capture).
+    startup: Times,
     rss_kib: u64,
     alerts: Alerts,
     packets: u64,
@@ -273,17 +292,30 @@ struct Figures {
 }
 
 impl Figures {
-    fn net(&self) -> f64 {
-        self.wall
-            .saturating_sub(self.startup)
-            .as_secs_f64()
-            .max(1e-6)
+    /// Processing time: CPU time (user + system) minus the start-up's, or `None` when the
+    /// difference is lost in the noise (under 5% of the start-up, or negative).
+    fn net(&self) -> Option<f64> {
+        let (all, start) = (self.wall.cpu.as_secs_f64(), self.startup.cpu.as_secs_f64());
+        let net = all - start;
+        (net > 0.0 && net > 0.05 * start).then_some(net)
     }
-    fn gbps(&self) -> f64 {
-        self.bytes as f64 * 8.0 / self.net() / 1e9
+    /// The same from wall-clock times.
+    fn net_wall(&self) -> Option<f64> {
+        let (all, start) = (
+            self.wall.wall.as_secs_f64(),
+            self.startup.wall.as_secs_f64(),
+        );
+        let net = all - start;
+        (net > 0.0 && net > 0.05 * start).then_some(net)
     }
-    fn mpps(&self) -> f64 {
-        self.packets as f64 / self.net() / 1e6
+    fn gbps(&self) -> Option<f64> {
+        self.net().map(|n| self.bytes as f64 * 8.0 / n / 1e9)
+    }
+    fn mpps(&self) -> Option<f64> {
+        self.net().map(|n| self.packets as f64 / n / 1e6)
+    }
+    fn gbps_wall(&self) -> Option<f64> {
+        self.net_wall().map(|n| self.bytes as f64 * 8.0 / n / 1e9)
     }
 }
 
@@ -309,10 +341,11 @@ fn time_runs(
         eprintln!("$ {}", proc::display(&cmd));
         let m = measure(&cmd, &dir.join("log.txt"))?;
         eprintln!(
-            "xtask: bench: {} {label} run {}: {:.2} s, peak RSS {} MiB",
+            "xtask: bench: {} {label} run {}: {:.2} s wall, {:.2} s CPU, peak RSS {} MiB",
             tool.name(),
             i + 1,
             m.wall.as_secs_f64(),
+            m.cpu.as_secs_f64(),
             m.rss_kib / 1024
         );
         if i + 1 == runs.max(1) {
@@ -329,11 +362,11 @@ fn figures(
     meta: &Json,
     label: &str,
     runs: usize,
-    startup: Duration,
+    startup: Times,
 ) -> Result<Figures> {
     let (ms, alerts) = time_runs(tool, pcap, label, runs)?;
     Ok(Figures {
-        wall: median(ms.iter().map(|m| m.wall).collect()),
+        wall: Times::of(&ms),
         startup,
         rss_kib: ms.iter().map(|m| m.rss_kib).max().unwrap_or(0),
         alerts,
@@ -342,10 +375,10 @@ fn figures(
     })
 }
 
-fn startup(tool: &dyn Tool, one: &Path, runs: usize) -> Result<(Duration, u64)> {
+fn startup(tool: &dyn Tool, one: &Path, runs: usize) -> Result<(Times, u64)> {
     let (ms, _) = time_runs(tool, one, "startup", runs)?;
     Ok((
-        median(ms.iter().map(|m| m.wall).collect()),
+        Times::of(&ms),
         ms.iter().map(|m| m.rss_kib).max().unwrap_or(0),
     ))
 }
@@ -371,7 +404,10 @@ fn suricata_rules_loaded(dir: &Path) -> String {
         + &std::fs::read_to_string(dir.join("suricata.log")).unwrap_or_default();
     text.lines()
         .find(|l| l.contains("rules successfully loaded"))
-        .map(|l| l.rsplit(" - ").next().unwrap_or(l).trim().to_string())
+        .map(|l| {
+            let tail = l.split("processed.").nth(1).unwrap_or(l);
+            tail.trim().to_string()
+        })
         .unwrap_or_else(|| "unknown".to_string())
 }
 
@@ -396,13 +432,27 @@ fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.3}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".to_string(),
+    }
+}
+
 fn print_row(name: &str, f: &Figures) {
     println!(
-        "  {name:<9} {:>8.3} Gbit/s {:>7.3} Mpps  wall {:>7.2} s  start-up {:>6.2} s  peak RSS {:>9}  alerts {}",
-        f.gbps(),
-        f.mpps(),
-        f.wall.as_secs_f64(),
-        f.startup.as_secs_f64(),
+        "  {name:<9} {:>7} Gbit/s {:>7} Mpps (CPU time)  {:>7} Gbit/s (wall)  CPU {:>7.2} s - {:>6.2} s start-up  wall {:>7.2} s - {:>6.2} s  peak RSS {:>8}  alerts {}",
+        num(f.gbps()),
+        num(f.mpps()),
+        num(f.gbps_wall()),
+        f.wall.cpu.as_secs_f64(),
+        f.startup.cpu.as_secs_f64(),
+        f.wall.wall.as_secs_f64(),
+        f.startup.wall.as_secs_f64(),
         mib(f.rss_kib),
         f.alerts.total()
     );
@@ -455,9 +505,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.scale.max(0.01)
     };
     let size = Size {
-        gen_bytes: (320.0 * scale * (1u64 << 20) as f64) as u64,
-        passes: ((4.0 * scale).ceil() as u32).clamp(1, 255),
-        small_packets: (4_000_000.0 * scale) as u64,
+        gen_bytes: (256.0 * scale * (1u64 << 20) as f64) as u64,
+        passes: ((2.0 * scale).ceil() as u32).clamp(1, 255),
+        small_packets: (2_000_000.0 * scale) as u64,
     };
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
     let root = paths::workspace_root();
@@ -469,12 +519,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.no_suricata {
         install::ensure_suricata()?;
     }
-    proc::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
-            .args(["build", "--release", "-p", "sensor"])
-            .current_dir(&root),
-    )
-    .context("building the sensor (release)")?;
+    let sensor_bin = match &args.sensor {
+        Some(bin) => bin.clone(),
+        None => {
+            proc::run(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+                    .args(["build", "--release", "-p", "sensor"])
+                    .current_dir(&root),
+            )
+            .context("building the sensor (release)")?;
+            paths::sensor_binary("release")
+        }
+    };
     let cache = paths::target_dir().join("bench");
     std::fs::create_dir_all(&cache)?;
 
@@ -488,7 +544,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     concat_rules(&rules_dir, &rules_file)?;
 
     let sensor = Sensor {
-        bin: paths::sensor_binary("release"),
+        bin: sensor_bin,
         rules: rules_dir.clone(),
     };
     let suricata = Suricata {
@@ -557,15 +613,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rules_dir.display(),
         if args.no_suricata { "not run" } else { &suricata_loaded }
     );
-    println!("runs: {runs} per tool and capture, median wall time minus the median start-up (one-packet capture)");
+    println!("runs: {runs} per tool and capture; rates use the median CPU time (user+sys) minus the median start-up's (one-packet capture), wall-clock rates alongside (this machine is shared: wall times are noisy)");
     println!("\nmixed capture:");
     for (t, f) in tools.iter().zip(&main_figs) {
         print_row(t.name(), f);
     }
     if let [ours, theirs] = main_figs.as_slice() {
         println!(
-            "  ratio sensor/suricata: {:.2}x throughput, {:.2}x peak RSS",
-            ours.gbps() / theirs.gbps().max(1e-9),
+            "  ratio sensor/suricata: {} throughput (CPU time), {} (wall), {:.2}x peak RSS",
+            ratio(ours.gbps(), theirs.gbps()),
+            ratio(ours.gbps_wall(), theirs.gbps_wall()),
             ours.rss_kib as f64 / theirs.rss_kib.max(1) as f64
         );
         print_alert_diff(&ours.alerts, &theirs.alerts);
@@ -576,16 +633,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if let [ours, theirs] = small_figs.as_slice() {
         println!(
-            "  ratio sensor/suricata: {:.2}x Mpps",
-            ours.mpps() / theirs.mpps().max(1e-9)
+            "  ratio sensor/suricata: {} Mpps",
+            ratio(ours.mpps(), theirs.mpps())
         );
     }
     println!("\nstart-up (one packet, rules loaded): ");
     for ((t, f), rss) in tools.iter().zip(&main_figs).zip(&startup_rss) {
         println!(
-            "  {:<9} {:.2} s, peak RSS {}",
+            "  {:<9} {:.2} s wall, {:.2} s CPU, peak RSS {}",
             t.name(),
-            f.startup.as_secs_f64(),
+            f.startup.wall.as_secs_f64(),
+            f.startup.cpu.as_secs_f64(),
             mib(*rss)
         );
     }

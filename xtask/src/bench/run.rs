@@ -17,15 +17,17 @@ pub struct Measured {
     pub wall: Duration,
     /// Peak resident set size, KiB.
     pub rss_kib: u64,
+    /// User plus system CPU time (less disturbed than wall time on a shared machine).
+    pub cpu: Duration,
 }
 
-/// Runs `cmd` under `/usr/bin/time -f %M`, output to `log` (stdout and stderr), and fails
+/// Runs `cmd` under `/usr/bin/time -f "%M %U %S"`, output to `log` (stdout and stderr), and fails
 /// with the log's tail when it exits unsuccessfully.
 pub fn measure(cmd: &Command, log: &Path) -> Result<Measured> {
     let rss_file = log.with_extension("rss");
     let mut timed = Command::new("/usr/bin/time");
     timed
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(&rss_file)
         .arg(cmd.get_program())
         .args(cmd.get_args());
@@ -56,12 +58,19 @@ pub fn measure(cmd: &Command, log: &Path) -> Result<Measured> {
         );
     }
     let rss_text = std::fs::read_to_string(&rss_file).unwrap_or_default();
-    let rss_kib = rss_text
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().parse::<u64>().ok())
-        .with_context(|| format!("no peak RSS in {}", rss_file.display()))?;
-    Ok(Measured { wall, rss_kib })
+    // GNU time may print a "Command exited..." line first; ours is the last line.
+    let last = rss_text.lines().last().unwrap_or_default();
+    let fields: Vec<&str> = last.split_whitespace().collect();
+    let (Some(rss), Some(user), Some(sys)) = (fields.first(), fields.get(1), fields.get(2)) else {
+        bail!("no figures in {}", rss_file.display());
+    };
+    let rss_kib = rss.parse::<u64>().context("peak RSS")?;
+    let secs = user.parse::<f64>().unwrap_or(0.0) + sys.parse::<f64>().unwrap_or(0.0);
+    Ok(Measured {
+        wall,
+        rss_kib,
+        cpu: Duration::from_secs_f64(secs),
+    })
 }
 
 /// Median of the durations (the lower middle for an even count).
