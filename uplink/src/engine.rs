@@ -776,9 +776,15 @@ impl Dest<'_> {
     /// Moves records from the spool into the Outbox while it has room.
     async fn feeder(&self) {
         let mut recs: Vec<Record> = Vec::new();
+        // Refill in batches: one spool read per ack would cost a read
+        // syscall per event.
+        let refill_at = (usize::from(self.cfg.max_inflight) / 8).max(1);
         loop {
-            let room = self.outbox.borrow().room();
-            if room > 0 {
+            let (room, empty) = {
+                let ob = self.outbox.borrow();
+                (ob.room(), ob.is_empty())
+            };
+            if room >= refill_at || (room > 0 && empty) {
                 recs.clear();
                 let res =
                     self.ctx

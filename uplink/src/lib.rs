@@ -1,5 +1,7 @@
 //! MQTT uplink of the sensor: publishes serialised EVE JSON events at QoS 1
-//! to `cirt/<sensor-id>/events/<event_type>` and accounts for every PUBACK.
+//! to `cirt/<sensor-id>/events/<event_type>` and accounts for every PUBACK;
+//! with [`Uplink::start_with`], through a crash-safe disk spool to any
+//! number of destinations (TLS, MQTT 5, per-destination policy).
 //!
 //! The uplink knows nothing about packets. Producers get an
 //! [`EventSender`]; live capture uses [`EventSender::try_send`] (never
@@ -48,19 +50,60 @@
 //! * A broken or hostile broker only shows up in counters and `last_error`;
 //!   [`Uplink::finish`] always returns by its timeout.
 //!
-//! Not in this version: TLS (`mqtts://`, rejected with a clear error),
-//! credentials, a disk spool for events that could not be delivered, and a
-//! per-event retry limit (an event the broker always rejects by closing the
-//! connection is retried until `finish`). The extension points are
-//! [`BrokerAddr`] (transport) and the worker's Outbox (where a spool would
-//! take over unacknowledged events at `finish`).
+//! # Spooled, multi-destination uplink
+//!
+//! [`Uplink::start_with`] takes an [`UplinkConfig`]: a sensor id, a spool
+//! directory with its bounds and fsync policy ([`SpoolOptions`],
+//! [`SyncPolicy`]) and any number of [`DestinationConfig`]s (typically
+//! `national` with [`Policy::Full`] and `grc` with [`Policy::Summary`]),
+//! each with its own URL (`mqtt://` only with `allow_plaintext`,
+//! `mqtts://` with a CA file and, for mutual TLS, a client certificate and
+//! key), MQTT 3.1.1 or 5, client id, credentials, topic prefix, status
+//! topic and event-type filter. The producer side ([`EventSender`],
+//! [`Uplink::finish`], [`UplinkReport`]) is the same as for
+//! [`Uplink::start`]; [`UplinkReport::destinations`] adds per-destination
+//! counters and [`UplinkReport::spool`] the spool's.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use uplink::{DestinationConfig, TlsConfig, Uplink, UplinkConfig};
+//!
+//! let mut national = DestinationConfig::new("national", "mqtts://cirt.example:8883", "s1");
+//! national.tls = Some(TlsConfig {
+//!     ca_file: "/etc/sensor/ca.pem".into(),
+//!     client_cert: Some("/etc/sensor/sensor.pem".into()),
+//!     client_key: Some("/etc/sensor/sensor.key".into()),
+//! });
+//! let mut cfg = UplinkConfig::new("s1", "/var/spool/sensor");
+//! cfg.destinations = vec![national];
+//! let up = Uplink::start_with(cfg)?;
+//! up.sender().try_send("alert", br#"{"event_type":"alert"}"#.to_vec());
+//! let report = up.finish(Duration::from_secs(10))?; // unacked events stay spooled
+//! # Ok::<(), uplink::UplinkError>(())
+//! ```
+//!
+//! What it guarantees, and how, is documented where it is implemented:
+//! [`engine`] (data flow, event ids and duplicate removal, status and Last
+//! Will, ack accounting), [`spool`] (on-disk format, bounds, what `kill -9`
+//! and a power cut can lose), [`summary`] (what leaves the country),
+//! [`destination`] (TLS and plaintext rules).
+//!
+//! Not in this version: QoS 0 and 2 for events; MQTT 5 user properties
+//! (the event id is in the payload); a summary window survives neither a
+//! crash nor a restart (the raw events of a partial window are not
+//! re-aggregated; the summaries already spooled are); spool I/O runs on the
+//! uplink thread (an `fdatasync` stalls publishing, not capture).
+//! [`Uplink::start`] keeps the spool-less single-broker behaviour above.
 //!
 //! # Layout
 //!
-//! [`config`] (URL, ids, topics; pure), `state` (ack bookkeeping; pure,
-//! unit-tested), `client` (thread + tokio + rumqttc I/O), `report`
-//! (counters), and, behind the `test-broker` feature, `test_broker`
-//! (a real mosquitto and a subscriber for tests; see that module).
+//! [`config`] (URL, ids, topics; pure), [`destination`] (multi-destination
+//! configuration and TLS), `state` (ack bookkeeping; pure, unit-tested),
+//! [`spool`] (disk queue), [`summary`] (aggregation and pseudonymisation;
+//! pure), `client` (threads, producer handle, single-broker worker),
+//! [`engine`] (spooled multi-destination worker), `report` (counters), and,
+//! behind the `test-broker` feature, `test_broker` (a real mosquitto, with
+//! TLS and ACLs if asked, and MQTT 3.1.1/5 subscribers for tests).
 
 mod client;
 pub mod config;

@@ -605,14 +605,16 @@ impl Spool {
             }
             let want = usize::try_from(seg.len - pos.offset)
                 .unwrap_or(usize::MAX)
-                .min(CHUNK.max(buf.capacity()));
-            buf.resize(want, 0);
+                .min(CHUNK.max(buf.len()));
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
             let file = File::open(&seg.path).map_err(io_err(&seg.path, "open segment"))?;
-            file.read_exact_at(buf, pos.offset)
+            file.read_exact_at(&mut buf[..want], pos.offset)
                 .map_err(io_err(&seg.path, "read segment"))?;
             let mut off = 0;
             while *got < max {
-                match record::decode(&buf[off..]) {
+                match record::decode(&buf[off..want]) {
                     Decoded::Record(r, used) => {
                         off += used;
                         let dest = &mut self.dests[d];
@@ -627,8 +629,8 @@ impl Spool {
                     Decoded::NeedMore(n) => {
                         if off == 0 {
                             // A record larger than the chunk: read it whole.
-                            if n > buf.len() && (n as u64) <= seg.len - pos.offset {
-                                buf.reserve(n - buf.len());
+                            if n > want && (n as u64) <= seg.len - pos.offset {
+                                buf.resize(n, 0);
                                 break;
                             }
                             return Err(UplinkError::Spool {
