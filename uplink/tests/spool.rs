@@ -366,3 +366,59 @@ fn summary_destination_receives_only_marked_pseudonymised_aggregates() {
     assert!(!text.contains("192.168.3.4"), "{text}");
     assert!(text.contains("198.51.100.7"), "{text}");
 }
+
+#[test]
+fn full_spool_drops_oldest_and_counts_them_per_destination() {
+    if !mosquitto_or_skip("full_spool") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = |url: &str| {
+        let mut c = config("full", dir.path(), vec![dest("national", url, "full")]);
+        c.spool = uplink::SpoolOptions {
+            max_bytes: 256 << 10,
+            segment_bytes: 32 << 10,
+            sync: uplink::SyncPolicy::default(),
+        };
+        c
+    };
+    // Broker unreachable: 4000 events of ~100 B do not fit in 256 KiB.
+    let n = 4000;
+    let up = Uplink::start_with(small(&format!("mqtt://127.0.0.1:{}", dead_port()))).unwrap();
+    let tx = up.sender();
+    for i in 0..n {
+        let (t, p) = event(i);
+        tx.send(t, p).unwrap();
+    }
+    let report = up.finish(Duration::from_millis(500)).unwrap();
+    let dropped = report.destinations[0].dropped_spool_full;
+    let spool = report.spool.clone().unwrap();
+    assert!(spool.bytes <= 256 << 10, "{spool:?}");
+    assert!(dropped > 0 && spool.evicted_segments > 0, "{report}");
+
+    // Broker back: what was not dropped arrives, and it is the newest.
+    let broker = Mosquitto::start().unwrap();
+    let sub = Subscriber::start(&broker.url(), "cirt/full/events/#").unwrap();
+    let up = Uplink::start_with(small(&broker.url())).unwrap();
+    let report2 = up.finish(Duration::from_secs(10)).unwrap();
+    let mut got = sub.collect(n - dropped as usize, Duration::from_secs(5));
+    got.extend(sub.drain(Duration::from_millis(300)));
+    let seqs: BTreeSet<u64> = parse("cirt/full/events", &got)
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
+    eprintln!(
+        "full spool: produced {n} dropped {dropped} delivered {} ({report2})",
+        seqs.len()
+    );
+    assert_eq!(
+        seqs.len() as u64 + dropped,
+        n as u64,
+        "delivered + dropped = produced"
+    );
+    assert_eq!(
+        seqs,
+        (n as u64 - seqs.len() as u64..n as u64).collect(),
+        "oldest dropped first"
+    );
+}
