@@ -301,7 +301,7 @@ pub(crate) async fn run(
     let plan = wait_shutdown(shutdown).await;
     let _ = tokio::time::timeout_at(plan.hard_stop.into(), ingest).await;
     let mut sh = ctx.shared.borrow_mut();
-    if let Err(e) = sh.spool.sync() {
+    if let Err(e) = sh.spool.close() {
         ctx.counters.set_error(e.to_string());
     }
     publish_spool_stats(&ctx.counters, &sh.spool);

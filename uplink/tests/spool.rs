@@ -291,6 +291,11 @@ fn broker_outage_mid_stream_loses_nothing() {
     let n = 6000;
     for i in 0..n {
         if i == 2000 {
+            // Stop the broker while publishes are in flight.
+            let t0 = Instant::now();
+            while up.stats().acked < 500 && t0.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             broker.stop().unwrap();
         }
         if i == 4000 {
@@ -315,6 +320,7 @@ fn broker_outage_mid_stream_loses_nothing() {
     assert_eq!(seqs.len(), n, "lost must be 0");
     assert_eq!(ids.len(), n);
     assert_eq!(report.acked, n as u64, "{report}");
+    assert!(report.destinations[0].connections >= 2, "{report}");
 }
 
 #[test]

@@ -18,6 +18,10 @@
 //!   every record for it was acknowledged (written to a temporary file and
 //!   renamed, so it is always whole). A missing or unreadable file means
 //!   "resend everything still spooled" (duplicates, never loss).
+//! * `seq-reserve`: sequence numbers below it may have been handed out.
+//!   It is raised (synced) a block of 2^20 ahead of use, and set to the exact
+//!   next number at a clean close, so that after a crash that lost the end of
+//!   a segment no sequence number, and so no event id, is ever reused.
 //! * `spool-id`: a random id made when the spool is created; together with
 //!   the sensor id and the record's sequence number it forms the event id.
 //!
@@ -196,7 +200,12 @@ pub(crate) struct Spool {
     cursors_dirty: bool,
     encode_buf: Vec<u8>,
     read_buf: Vec<u8>,
+    /// Sequence numbers below this are reserved on disk (`seq-reserve`).
+    reserved: u64,
 }
+
+/// Sequence numbers reserved per synced write of `seq-reserve`.
+const RESERVE_BLOCK: u64 = 1 << 20;
 
 fn io_err(path: &Path, what: &str) -> impl FnOnce(io::Error) -> UplinkError {
     let path = path.display().to_string();
@@ -299,6 +308,9 @@ impl Spool {
                 last,
             });
         }
+        // Never reuse a sequence number (and so an event id) that may have
+        // been published before a crash cut the segment that held it.
+        let next_seq = next_seq.max(load_reserve(dir));
         let mut cursors = load_cursors(dir);
         let oldest = segments.front().map_or(next_seq, |s| s.base);
         let dests = filters
@@ -347,6 +359,7 @@ impl Spool {
             cursors_dirty: true,
             encode_buf: Vec::new(),
             read_buf: Vec::new(),
+            reserved: next_seq,
         };
         for d in 0..spool.dests.len() {
             spool.place_reader(d);
@@ -412,6 +425,9 @@ impl Spool {
     }
 
     fn write_record(&mut self, seq: u64, buf: &[u8], len: u64) -> Result<(), UplinkError> {
+        if seq >= self.reserved {
+            self.reserve(seq + RESERVE_BLOCK)?;
+        }
         if self.active().len > 0 && self.active().len + len > self.opts.segment_bytes {
             self.roll()?;
         }
@@ -601,6 +617,11 @@ impl Spool {
                     r.seq = r.seq.max(next);
                     continue;
                 }
+                // At the end of the log: nothing below next_seq is left to
+                // read (numbering may skip after a crash).
+                let next = self.stats.next_seq;
+                let r = &mut self.dests[d].read;
+                r.seq = r.seq.max(next);
                 return Ok(());
             }
             let want = usize::try_from(seg.len - pos.offset)
@@ -703,7 +724,39 @@ impl Spool {
         Ok(())
     }
 
+    /// Records that sequence numbers below `until` may be in use, so that a
+    /// restart after a crash starts above them.
+    fn reserve(&mut self, until: u64) -> Result<(), UplinkError> {
+        let tmp = self.dir.join("seq-reserve.tmp");
+        let path = self.dir.join("seq-reserve");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(until.to_string().as_bytes())?;
+            f.sync_data()?;
+            fs::rename(&tmp, &path)?;
+            sync_dir(&self.dir)
+        };
+        write().map_err(io_err(&path, "reserve sequence numbers"))?;
+        self.reserved = until;
+        Ok(())
+    }
+
+    /// Clean shutdown: everything synced, and the next run continues the
+    /// numbering exactly (a crash makes it skip up to one reserve block).
+    pub(crate) fn close(&mut self) -> Result<(), UplinkError> {
+        self.sync()?;
+        let next = self.stats.next_seq;
+        self.reserve(next)
+    }
+
     fn save_cursors(&mut self) -> Result<(), UplinkError> {
+        // A cursor must never be durable before the records it covers.
+        let seg = self.active().path.clone();
+        self.writer.flush().map_err(io_err(&seg, "write segment"))?;
+        self.writer
+            .get_ref()
+            .sync_data()
+            .map_err(io_err(&seg, "sync segment"))?;
         let mut all = self.other_cursors.clone();
         for d in &self.dests {
             all.insert(d.filter.name.clone(), d.cursor);
@@ -748,6 +801,14 @@ fn load_cursors(dir: &Path) -> BTreeMap<String, u64> {
         .and_then(|v| v.get("cursors").cloned())
         .and_then(|c| serde_json::from_value(c).ok())
         .unwrap_or_default()
+}
+
+/// The reserved sequence number bound; 0 if none was written.
+fn load_reserve(dir: &Path) -> u64 {
+    fs::read_to_string(dir.join("seq-reserve"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn load_instance(dir: &Path) -> Result<String, UplinkError> {
