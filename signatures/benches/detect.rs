@@ -80,7 +80,9 @@ fn frames(data: &[u8]) -> Vec<(u32, &[u8])> {
                 if bt == 0x0a0d_0d0a {
                     le = rd32(data, i + 8, true) == Some(0x1a2b_3c4d);
                 }
-                let Some(len) = rd32(data, i + 4, le) else { break };
+                let Some(len) = rd32(data, i + 4, le) else {
+                    break;
+                };
                 let len = len as usize;
                 if len < 12 || i + len > data.len() {
                     break;

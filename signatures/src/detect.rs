@@ -155,11 +155,81 @@ impl CompiledRule {
     }
 }
 
+/// Interval-stabbing index from addresses to rules (for rules without content, such as IP
+/// reputation lists): elementary segments between all interval bounds, each with the rules
+/// whose indexed address set covers it.
+#[derive(Debug, Default)]
+pub(crate) struct AddrIndex {
+    /// Segment starts, sorted; segment i is [bounds[i], bounds[i+1]).
+    bounds: Vec<u128>,
+    /// CSR offsets into `rules` per segment (len = bounds.len() + 1).
+    offsets: Vec<u32>,
+    rules: Vec<u32>,
+}
+
+impl AddrIndex {
+    pub(crate) fn build(intervals: &[(u128, u128, u32)]) -> Self {
+        let mut bounds: Vec<u128> = Vec::with_capacity(intervals.len() * 2);
+        for &(lo, hi, _) in intervals {
+            bounds.push(lo);
+            if let Some(next) = hi.checked_add(1) {
+                bounds.push(next);
+            }
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut per: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
+        for &(lo, hi, rule) in intervals {
+            let first = bounds.partition_point(|b| *b < lo);
+            let end = match hi.checked_add(1) {
+                Some(n) => bounds.partition_point(|b| *b < n),
+                None => bounds.len(),
+            };
+            for seg in per.iter_mut().take(end).skip(first) {
+                seg.push(rule);
+            }
+        }
+        let mut offsets = Vec::with_capacity(per.len() + 1);
+        let mut rules = Vec::new();
+        offsets.push(0);
+        for seg in per {
+            rules.extend(seg);
+            offsets.push(u32::try_from(rules.len()).unwrap_or(u32::MAX));
+        }
+        AddrIndex {
+            bounds,
+            offsets,
+            rules,
+        }
+    }
+
+    fn lookup(&self, x: u128) -> &[u32] {
+        let idx = self.bounds.partition_point(|b| *b <= x);
+        if idx == 0 {
+            return &[];
+        }
+        let (Some(&a), Some(&b)) = (self.offsets.get(idx - 1), self.offsets.get(idx)) else {
+            return &[];
+        };
+        self.rules.get(a as usize..b as usize).unwrap_or(&[])
+    }
+}
+
+fn ip_key(ip: std::net::IpAddr) -> (bool, u128) {
+    match ip {
+        std::net::IpAddr::V4(a) => (true, u128::from(u32::from(a))),
+        std::net::IpAddr::V6(a) => (false, u128::from(a)),
+    }
+}
+
 /// Candidate selection for one group: automata over each rule's chosen pattern.
 #[derive(Debug, Default)]
 pub(crate) struct Prefilter {
     /// Bitset of rules checked on every packet of the group.
     pub(crate) always: Vec<u64>,
+    /// Content-less rules indexed by an address set (IPv4, IPv6).
+    pub(crate) addr_v4: AddrIndex,
+    pub(crate) addr_v6: AddrIndex,
     pub(crate) exact: Option<AhoCorasick>,
     /// Pattern id -> rules that chose it.
     pub(crate) exact_owners: Vec<Vec<u32>>,
@@ -226,6 +296,13 @@ impl Prefilter {
         scratch.exact_seen.fill(0);
         scratch.nocase_seen.fill(0);
         if !stream_only {
+            for ip in [input.src_ip, input.dst_ip] {
+                let (v4, key) = ip_key(ip);
+                let idx = if v4 { &self.addr_v4 } else { &self.addr_v6 };
+                for r in idx.lookup(key) {
+                    set_bit(&mut scratch.candidates, *r as usize);
+                }
+            }
             self.scan(input.payload, scratch);
             for b in input.buffers {
                 self.scan(b.data, scratch);

@@ -183,6 +183,25 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// The narrower of the source and destination address sets as (v4, v6) interval lists,
+    /// when it is narrow enough to index (at most 2^24 IPv4 and 2^64 IPv6 addresses): every
+    /// packet the header matches has its source or destination address in it.
+    pub(crate) fn index_addresses(&self) -> Option<(&Ranges, &Ranges)> {
+        let size = |r: &[(u128, u128)]| -> u128 {
+            r.iter().fold(0u128, |a, (lo, hi)| {
+                a.saturating_add(hi - lo).saturating_add(1)
+            })
+        };
+        let narrow = |s: &IpSet| size(&s.v4) <= 1 << 24 && size(&s.v6) <= 1 << 64;
+        let pick = |s: &IpSet| (size(&s.v4), size(&s.v6));
+        let cands = [&self.src, &self.dst];
+        cands
+            .into_iter()
+            .filter(|s| narrow(s))
+            .min_by_key(|s| pick(s))
+            .map(|s| (&s.v4, &s.v6))
+    }
+
     /// Whether the rule uses `<>`.
     pub(crate) fn bidirectional(&self) -> bool {
         self.bidirectional

@@ -355,22 +355,41 @@ fn prefilter_pattern(rule: &CompiledRule) -> Option<(&[u8], bool)> {
                 _ => None,
             })
     };
-    let chosen = positive()
-        .find(|c| c.fast_pattern)
-        .or_else(|| positive().rev().max_by_key(|c| c.pattern.len()))?;
+    let longest = positive().rev().max_by_key(|c| c.pattern.len())?;
     // `rev().max_by_key` keeps the first of equally long contents.
+    let chosen = match positive().find(|c| c.fast_pattern) {
+        // A 1-2 byte fast pattern hits on most packets; any positive content of the rule is
+        // a valid prefilter, so a longer one is used when there is one.
+        Some(fp)
+            if fp
+                .fast_chop
+                .map_or(fp.pattern.len(), |(_, l)| usize::from(l))
+                >= MIN_PATTERN =>
+        {
+            fp
+        }
+        _ => longest,
+    };
     let bytes = match chosen.fast_chop {
-        Some((off, len)) => chosen
+        Some((off, len)) if chosen.fast_pattern => chosen
             .pattern
             .get(usize::from(off)..usize::from(off) + usize::from(len))
             .unwrap_or(&chosen.pattern),
-        None => &chosen.pattern,
+        _ => &chosen.pattern,
     };
+    if bytes.len() < MIN_PATTERN {
+        // Still short: checking the rule on every packet of its group (header first) is
+        // cheaper than an automaton hit on nearly every byte.
+        return None;
+    }
     Some((bytes, chosen.nocase))
 }
 
+/// Prefilter patterns shorter than this are not worth an automaton entry.
+const MIN_PATTERN: usize = 1;
+
 /// Total pattern bytes up to which the prefilter uses a DFA (tens of MB at most).
-const DFA_MAX_PATTERN_BYTES: usize = 32 * 1024;
+const DFA_MAX_PATTERN_BYTES: usize = 256 * 1024;
 
 /// Deduplicated prefilter patterns of one automaton and the rules that chose each.
 #[derive(Default)]
@@ -428,14 +447,22 @@ fn build_prefilter(rules: &[CompiledRule], members: &[u32]) -> Prefilter {
     let mut exact = PatternGroup::default();
     let mut nocase = PatternGroup::default();
     let mut always = Vec::new();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for &idx in members {
         let Some(rule) = rules.get(idx as usize) else {
             continue;
         };
         match prefilter_pattern(rule) {
-            None => always.push(idx),
-            Some((bytes, true)) => nocase.add(bytes.to_ascii_lowercase(), idx),
-            Some((bytes, false)) => exact.add(bytes.to_vec(), idx),
+            None => match rule.header.index_addresses() {
+                Some((a4, a6)) => {
+                    v4.extend(a4.iter().map(|&(lo, hi)| (lo, hi, idx)));
+                    v6.extend(a6.iter().map(|&(lo, hi)| (lo, hi, idx)));
+                }
+                None => always.push(idx),
+            },
+            // One case-insensitive automaton for all: scanning once beats scanning twice,
+            // and a case-only false hit is removed by verification.
+            Some((bytes, _)) => nocase.add(bytes.to_ascii_lowercase(), idx),
         }
     }
     let exact_ac = exact.build(false, &mut always);
@@ -446,6 +473,8 @@ fn build_prefilter(rules: &[CompiledRule], members: &[u32]) -> Prefilter {
     }
     Prefilter {
         always: bits,
+        addr_v4: crate::detect::AddrIndex::build(&v4),
+        addr_v6: crate::detect::AddrIndex::build(&v6),
         exact: exact_ac,
         exact_owners: exact.owners,
         nocase: nocase_ac,

@@ -486,3 +486,27 @@ alert smtp any any -> any any (base64_decode; base64_data; content:"MZ"; sid:3;)
     assert_eq!(report.inactive, 2);
     assert_eq!(report.unsupported.get("keyword xbits"), Some(&1));
 }
+
+#[test]
+fn address_indexed_rules_without_content() {
+    // IP reputation shape (ET tor/ciarmy/drop): no content, a list of addresses.
+    let (rules, _) = load(
+        "alert tcp [10.0.0.1,192.0.2.0/24] any -> $HOME_NET any (sid:1;)
+alert ip 2001:db8::/32 any <> any any (sid:2;)
+alert ip any any -> [8.8.8.8] any (sid:3;)
+alert ip any any -> any any (ttl:64; sid:4;)",
+    );
+    let mut p = tcp(b"");
+    p.dst_ip = "192.168.1.1".parse().unwrap();
+    assert_eq!(fired(&rules, &p), vec![1]);
+    p.src_ip = "192.0.2.77".parse().unwrap();
+    assert_eq!(fired(&rules, &p), vec![1]);
+    p.src_ip = "192.0.3.1".parse().unwrap();
+    assert!(fired(&rules, &p).is_empty());
+    p.dst_ip = "8.8.8.8".parse().unwrap();
+    p.ip.ttl = 64;
+    assert_eq!(fired(&rules, &p), vec![3, 4]);
+    p.src_ip = "2001:db9::1".parse().unwrap();
+    p.dst_ip = "2001:db8::1".parse().unwrap();
+    assert_eq!(fired(&rules, &p), vec![2, 4]);
+}
