@@ -106,6 +106,7 @@ impl Uplink {
                     ..Default::default()
                 })
                 .collect(),
+            rules_version: std::sync::Mutex::new(cfg.rules_version.clone()),
             ..Default::default()
         });
         let longest_prefix = cfg
@@ -175,6 +176,14 @@ impl Uplink {
     /// A new handle for producers. Cheap to clone; `Send + Sync`.
     pub fn sender(&self) -> EventSender {
         self.sender.clone()
+    }
+
+    /// Sets the rule set version reported in the next status messages
+    /// (after a rule update; [`Uplink::start_with`] only).
+    pub fn set_rules_version(&self, version: &str) {
+        if let Ok(mut g) = self.counters.rules_version.lock() {
+            *g = Some(version.to_string());
+        }
     }
 
     /// Current counters (live; `unacked` includes events still in flight).

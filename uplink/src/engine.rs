@@ -224,7 +224,7 @@ impl Ctx {
             "status": if online { "online" } else { "offline" },
             "sensor": self.cfg.sensor_id,
             "version": self.cfg.version,
-            "rules_version": self.cfg.rules_version,
+            "rules_version": self.counters.rules_version.lock().ok().and_then(|g| g.clone()),
             "uptime_s": sh.started.elapsed().as_secs(),
             "interfaces": self.cfg.interfaces,
             "timestamp": utc_timestamp(SystemTime::now()),

@@ -151,6 +151,8 @@ pub(crate) struct Counters {
     pub dropped_spool_error: AtomicU64,
     pub spool: Mutex<Option<crate::spool::SpoolStats>>,
     pub dests: Vec<DestCounters>,
+    /// Rule set version shown in status messages (changes on rule updates).
+    pub rules_version: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default)]

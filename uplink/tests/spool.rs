@@ -126,15 +126,28 @@ fn two_destinations_get_their_events_with_ids_and_acked_ones_are_not_resent() {
     assert_eq!(v["status"], "offline");
 
     // A restart on the same spool resends nothing that was acknowledged.
+    let mut cfg = cfg;
+    cfg.rules_version = Some("r1".into());
+    cfg.interfaces = vec!["eth1".into()];
+    cfg.stats_interval = Duration::from_millis(200);
     let up = Uplink::start_with(cfg).unwrap();
     let online = st.collect(1, Duration::from_secs(5));
     let v: serde_json::Value = serde_json::from_slice(&online[0].1).unwrap();
     assert_eq!(v["status"], "online", "{v}");
-    assert_eq!(v["sensor"], "s2");
+    assert_eq!(
+        (v["sensor"].as_str(), v["rules_version"].as_str()),
+        (Some("s2"), Some("r1"))
+    );
+    assert_eq!(v["interfaces"][0], "eth1");
     assert!(
         v["uptime_s"].is_u64() && v["spool"]["bytes"].is_u64(),
         "{v}"
     );
+    // Periodic stats carry a rules version changed at run time.
+    up.set_rules_version("r2");
+    let later = st.collect(2, Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_slice(&later.last().unwrap().1).unwrap();
+    assert_eq!(v["rules_version"], "r2", "{v}");
     let report = up.finish(Duration::from_secs(5)).unwrap();
     assert_eq!(report.accepted, 0);
     assert!(sub_all.drain(Duration::from_millis(500)).is_empty());
