@@ -285,24 +285,21 @@ impl Prefilter {
         }
     }
 
-    /// Marks candidate rules for the input into `scratch.candidates`.
+    /// Marks candidate rules for the input into `scratch.candidates`. For follow-up stream
+    /// chunks (`stream_only`) the packet payload and buffers were already scanned.
     fn select(&self, input: &DetectInput<'_>, scratch: &mut Scratch, stream_only: bool) {
         let n = self.always.len().min(scratch.candidates.len());
-        if stream_only {
-            scratch.candidates.fill(0);
-        } else {
-            scratch.candidates[..n].copy_from_slice(&self.always[..n]);
-        }
+        scratch.candidates[..n].copy_from_slice(&self.always[..n]);
         scratch.exact_seen.fill(0);
         scratch.nocase_seen.fill(0);
-        if !stream_only {
-            for ip in [input.src_ip, input.dst_ip] {
-                let (v4, key) = ip_key(ip);
-                let idx = if v4 { &self.addr_v4 } else { &self.addr_v6 };
-                for r in idx.lookup(key) {
-                    set_bit(&mut scratch.candidates, *r as usize);
-                }
+        for ip in [input.src_ip, input.dst_ip] {
+            let (v4, key) = ip_key(ip);
+            let idx = if v4 { &self.addr_v4 } else { &self.addr_v6 };
+            for r in idx.lookup(key) {
+                set_bit(&mut scratch.candidates, *r as usize);
             }
+        }
+        if !stream_only {
             self.scan(input.payload, scratch);
             for b in input.buffers {
                 self.scan(b.data, scratch);

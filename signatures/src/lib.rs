@@ -6,21 +6,34 @@
 //!
 //! ```ignore
 //! let mut builder = RuleSetBuilder::new(Vars::suricata_defaults());
+//! builder.enable_byte_keywords(true).enable_extra_protocols(true);
+//! // builder.enable_buffer(BufferKind::HttpUri);   // once an app-layer parser fills it
+//! // builder.inherit_var_ids(&old_rules);          // on reload: keep flowbit ids stable
 //! builder.add_path(Path::new("rules/"))?;          // file or directory of *.rules; Err if unreadable
 //! builder.add_source("inline", "alert tcp ...");  // named text, e.g. for tests
-//! let (rules, report) = builder.build();          // report: loaded, parse errors, unsupported
+//! let (rules, report) = builder.build();          // report: loaded, inactive, errors, unsupported
 //! let mut scratch = rules.scratch();              // one per worker, reused for every packet
-//! rules.detect(&input, &mut scratch, |rule: &RuleMeta| { /* emit an alert */ });
+//!
+//! // Per packet (FlowVars lives in the sensor's flow entry; Default = empty):
+//! let input = DetectInput::new(src, dst, sport, dport, proto, payload, flow_state)
+//!     .with_ts(secs, usecs)
+//!     .with_ip(ip_fields, ipv4_options)
+//!     .with_tcp(tcp_fields)                       // or .with_icmp(icmp_fields)
+//!     .with_stream(first_chunk, payload_in_stream);
+//! rules.detect_with_flow(&input, &mut flow.vars, &mut scratch, |rule: &RuleMeta| { /* alert */ });
+//! // For each further stream chunk the same packet delivered:
+//! rules.detect_stream_chunk(&input.with_stream(Some(next), true), &mut flow.vars, &mut scratch, |r| {});
+//! // Packets without a flow entry: rules.detect(&input, &mut scratch, |rule| {}).
 //! ```
 //!
 //! The crate is split so that each stage can be tested and reasoned about on its own:
 //! `source` turns text into logical rules with positions, `lexer` splits a rule into header
 //! tokens and raw options, `header`/`vars` evaluate addresses and ports into interval sets,
-//! `options` turns raw options into typed ones (deciding "unsupported" vs "error"),
-//! `content` compiles and matches payload patterns (`bytes` adds the opt-in byte_test and
-//! byte_jump), `ruleset` loads and builds the prefilter, `detect` runs it. This file holds
-//! the plain data types of the contract; [`Vars`], [`RuleSetBuilder`], [`RuleSet`] and
-//! [`Scratch`] live with their behaviour and are re-exported here.
+//! `options` turns raw options into typed ones (deciding active / inactive / unsupported /
+//! error), `content` runs payload chains (`bytes`: byte_test/byte_jump/byte_extract, `pcre`:
+//! PCRE2), `hdrkw` packet-header keywords, `buffers` the sticky-buffer table, `flowvars`
+//! flowbits/flowint state, `threshold` rate control, `ruleset` loads and builds the
+//! prefilters, `detect` runs them. This file holds the plain data types of the contract.
 //!
 //! # Rule language supported
 //!
@@ -30,20 +43,42 @@
 //!   as reject); protocols `ip` (everything), `tcp`, `udp`, `icmp` (ICMP and ICMPv6); addresses
 //!   `any`, IPv4/IPv6 addresses, CIDRs (also `a.b.c.d/netmask`), `low-high` ranges, `[lists]`,
 //!   `!` negation and `$VARS` (nested, negated, cycles are errors); ports `any`, `80`, `1024:`,
-//!   `:1023`, `[80,8000:8080]`, `!80`, `$VARS`; `->` and `<>`.
-//! * Options: `msg`, `sid` (required), `rev` (default 0), `gid` (default 1), `classtype`
-//!   (Suricata's classification table), `priority`, `reference`, `metadata`, `target`;
-//!   `content` (`|hex|`, `\"` `\\` `\;` `\:` escapes, `!`) with `nocase`, `offset`, `depth`,
-//!   `distance`, `within`, `startswith`, `endswith`, `fast_pattern` (all forms), `rawbytes`;
-//!   `isdataat` (`!`, `relative`), `dsize`, `pkt_data`, and `flow` with `to_server`,
-//!   `to_client`, `from_client`, `from_server`, `established`, `not_established`, `stateless`.
-//! * Opt-in ([`RuleSetBuilder::enable_byte_keywords`], [`RuleSetBuilder::enable_extra_protocols`]):
-//!   `byte_test`, `byte_jump`; protocols `tcp-pkt`, `icmpv4`, `icmpv6`, `ipv4`, `ipv6`.
+//!   `:1023`, `[80,8000:8080]`, `!80`, `$VARS`; `->` and `<>`. App-layer protocols (`http`,
+//!   `dns`, `tls`, `smtp`, `ftp`, `smb`, `ssh`, ...) parse and load *inactive*.
+//! * Identity: `msg`, `sid` (required), `rev`, `gid`, `classtype` (Suricata's table),
+//!   `priority`, `reference`, `metadata`, `target`; `tag` and `prefilter` are accepted (they do
+//!   not change what matches).
+//! * Payload: `content` (`|hex|`, escapes, `!`) with `nocase`, `offset`, `depth`, `distance`,
+//!   `within`, `startswith`, `endswith`, `fast_pattern` (all forms), `rawbytes`; `isdataat`;
+//!   `pcre` (PCRE2 with JIT: lookarounds, backreferences; flags `i s m x A E G R B O`, HTTP
+//!   buffer flags `U I H D C K M P Q S Y V W Z` select sticky buffers); `dsize`; `pkt_data`;
+//!   `byte_test`, `byte_jump`, `byte_extract` (opt-in, [`RuleSetBuilder::enable_byte_keywords`];
+//!   byte_extract variables as byte_test values).
+//! * Sticky buffers and old-style modifiers ([`BufferKind`]: `http.uri`, `http.uri.raw`,
+//!   `http.method`, `http.host`, `http.user_agent`, `http.header`, `http.cookie`,
+//!   `http.request_body`, `http.response_body`, `http.stat_code`, `http.content_type`,
+//!   `http.header_names`, `http.request_line`, `file.data`, `dns.query`, `tls.sni`,
+//!   `tls.cert_subject`, `tls.certs`, `ja3.hash`, ... and `http_uri`, `file_data`,
+//!   `dns_query`, `tls_sni`, ...), `bsize`, `urilen`, transforms (`dotprefix`, ...): parsed;
+//!   a rule is active only for buffers the sensor enabled and provides in
+//!   [`DetectInput::buffers`], otherwise inactive. Transforms are not applied yet, so a rule
+//!   with one stays inactive.
+//! * Flow: `flow` (`to_server`, `to_client`, `from_server`, `from_client`, `established`,
+//!   `not_established`, `stateless`, `only_stream`, `no_stream`), `flowbits` (`set`, `unset`,
+//!   `toggle`, `isset`, `isnotset` with `&`/`|`, `noalert`), `flowint` (numeric values),
+//!   `noalert`, `threshold` and `detection_filter` (limit/threshold/both; by_src, by_dst,
+//!   by_rule, by_both), `stream_size`.
+//! * Header keywords: `ttl`, `tos`, `id`, `ip_proto`, `ipopts`, `fragbits`, `fragoffset`,
+//!   `flags`, `seq`, `ack`, `window`, `itype`, `icode`, `icmp_id`, `icmp_seq`, `sameip`.
+//! * Opt-in protocols ([`RuleSetBuilder::enable_extra_protocols`]): `tcp-pkt` (packet only),
+//!   `tcp-stream` (stream only), `icmpv4`, `icmpv6`, `ipv4`, `ipv6`.
 //!
-//! Anything else makes the rule *unsupported*: it is skipped and counted in
-//! [`LoadReport::unsupported`] as `keyword <name>`, `keyword flow:<option>`, `protocol <name>`
-//! or `direction =>`, so no rule ever matches with a condition silently dropped. Detection
-//! inspects packet payloads only (no stream reassembly, no app-layer buffers).
+//! Every rule read ends as exactly one of: active (`loaded`), inactive (needs an app-layer
+//! parser; kept, counted in [`LoadReport::inactive_reasons`], never matched), unsupported
+//! (skipped, counted in [`LoadReport::unsupported`] as `keyword <name>`, `protocol <name>` or
+//! `direction =>`; e.g. `xbits`, `asn1` in otherwise active rules, byte_extract variables
+//! outside byte_test) or error (with file:line:column). No rule ever matches with a condition
+//! silently dropped.
 
 use std::net::IpAddr;
 

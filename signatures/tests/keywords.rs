@@ -348,7 +348,8 @@ fn further_chunks_of_a_packet_alert_once() {
     let (rules, _) = load(
         r#"alert tcp any any -> any any (content:"one"; sid:1;)
 alert tcp any any -> any any (content:"two"; sid:2;)
-alert tcp any any -> any any (flags:S; sid:3;)"#,
+alert tcp any any -> any any (flags:S; sid:3;)
+alert tcp any any -> any any (pcre:"/thr[e]{2}/"; sid:4;)"#,
     );
     let mut scratch = rules.scratch();
     let mut vars = FlowVars::default();
@@ -358,7 +359,7 @@ alert tcp any any -> any any (flags:S; sid:3;)"#,
     rules.detect_with_flow(&p, &mut vars, &mut scratch, |m| out.push(m.sid));
     let next = p.with_stream(
         Some(StreamData {
-            data: b"one two",
+            data: b"one two three",
             new_from: 3,
             offset: 0,
             to_server: true,
@@ -366,7 +367,7 @@ alert tcp any any -> any any (flags:S; sid:3;)"#,
         true,
     );
     rules.detect_stream_chunk(&next, &mut vars, &mut scratch, |m| out.push(m.sid));
-    assert_eq!(out, vec![1, 3, 2]);
+    assert_eq!(out, vec![1, 3, 2, 4]);
 }
 
 #[test]
