@@ -22,7 +22,9 @@ use crate::summary::SummaryPolicy;
 /// MQTT protocol version of a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// MQTT 3.1.1.
+    /// MQTT 3.1.1. A broker that denies a publish by ACL still acknowledges
+    /// it (mosquitto does), so denials cannot be seen: use [`Protocol::V5`]
+    /// where that matters.
     V311,
     /// MQTT 5 (reason codes on PUBACK, so refused publishes are reported).
     V5,
