@@ -35,6 +35,8 @@ pub enum LinkType {
     LinuxSll,
     /// DLT_NULL / DLT_LOOP: a 4-byte address family, then IP.
     Null,
+    /// DLT_PPP / PPP in HDLC-like framing: optional address/control, a protocol, then IP.
+    Ppp,
 }
 
 impl LinkType {
@@ -46,6 +48,7 @@ impl LinkType {
             12 | 14 | 101 | 228 | 229 => Ok(LinkType::RawIp),
             113 => Ok(LinkType::LinuxSll),
             0 | 108 => Ok(LinkType::Null),
+            9 | 50 => Ok(LinkType::Ppp),
             other => Err(other),
         }
     }
@@ -161,12 +164,28 @@ pub fn decode(link: LinkType, frame: &[u8], verify: bool) -> Result<Decoded<'_>,
             let ip = frame.get(4..).ok_or(DecodeError::Truncated)?;
             SlicedPacket::from_ip(ip)
         }
+        LinkType::Ppp => SlicedPacket::from_ip(ppp_payload(frame)?),
     }
     .map_err(|e| match e {
         etherparse::err::packet::SliceError::Len(_) => DecodeError::Truncated,
         _ => DecodeError::Malformed,
     })?;
     from_sliced(&sliced, verify)
+}
+
+/// The IP packet inside a PPP frame (RFC 1661/1662): an optional `ff 03` address/control
+/// pair, then a one- or two-byte protocol field (one byte when its low bit is set).
+pub(crate) fn ppp_payload(frame: &[u8]) -> Result<&[u8], DecodeError> {
+    let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+    let (proto, rest) = match rest {
+        [p, tail @ ..] if p & 1 == 1 => (u16::from(*p), tail),
+        [hi, lo, tail @ ..] => (u16::from_be_bytes([*hi, *lo]), tail),
+        _ => return Err(DecodeError::Truncated),
+    };
+    match proto {
+        0x0021 | 0x0057 => Ok(rest),
+        _ => Err(DecodeError::NotIp),
+    }
 }
 
 fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, DecodeError> {
@@ -285,6 +304,24 @@ mod tests {
     }
 
     #[test]
+    fn ppp_with_and_without_address_control() {
+        let mut ip = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [192, 0, 2, 1], 64)
+            .udp(1, 2)
+            .write(&mut ip, b"x")
+            .unwrap();
+        for prefix in [&[0xff, 0x03, 0x00, 0x21][..], &[0x00, 0x21], &[0x21]] {
+            let frame = [prefix, &ip].concat();
+            let d = decode(LinkType::Ppp, &frame, true).unwrap();
+            assert_eq!(d.dst_port, 2);
+        }
+        assert_eq!(
+            decode(LinkType::Ppp, &[0xc0, 0x21, 1, 2], false).unwrap_err(),
+            DecodeError::NotIp
+        );
+    }
+
+    #[test]
     fn bad_checksum_only_when_verifying() {
         let mut f = tcp_frame(b"hello");
         let last = f.len() - 1;
@@ -299,7 +336,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null] {
+            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null, LinkType::Ppp] {
                 let _ = decode(link, &bytes, true);
             }
         }
@@ -325,6 +362,7 @@ mod tests {
             let _ = decode(LinkType::RawIp, &f[..n], true);
             let _ = decode(LinkType::LinuxSll, &f[..n], true);
             let _ = decode(LinkType::Null, &f[..n], true);
+            let _ = decode(LinkType::Ppp, &f[..n], true);
         }
         assert_eq!(
             decode(LinkType::Ethernet, &f[..10], false).unwrap_err(),

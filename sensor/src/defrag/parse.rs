@@ -193,6 +193,7 @@ pub fn ip_layer(link: LinkType, frame: &[u8]) -> Option<&[u8]> {
     let ip = match link {
         LinkType::RawIp => frame,
         LinkType::Null => frame.get(4..)?,
+        LinkType::Ppp => crate::decode::ppp_payload(frame).ok()?,
         LinkType::Ethernet => {
             let mut ethertype = be16(frame, 12)?;
             let mut pos = 14;
