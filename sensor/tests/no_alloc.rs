@@ -125,12 +125,10 @@ fn steady_state_processing_does_not_allocate() {
     let (rules, report) = builder.build();
     assert!(report.errors.is_empty() && !rules.is_empty());
     let cfg = WorkerConfig {
-        sensor_id: Arc::from("alloc-test"),
         verify_checksums: true,
         // Small, so the measured pass evicts and times out flows too.
         flow_capacity: 512,
-        log_flows: true,
-        log_alerts: true,
+        ..WorkerConfig::new(Arc::from("alloc-test"), 1)
     };
     let mut worker = Worker::new(Arc::new(rules), cfg);
 

@@ -133,6 +133,36 @@ impl Vlans {
     }
 }
 
+/// IP header fields that header keywords (ttl, tos, id, fragbits, ipopts) read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpInfo {
+    /// 4 or 6.
+    pub version: u8,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// TOS byte or traffic class.
+    pub tos: u8,
+    /// IPv4 identification (0 for IPv6).
+    pub id: u16,
+    /// IPv4 flags: 0x4 reserved, 0x2 DF, 0x1 MF.
+    pub frag_flags: u8,
+    /// IPv4 fragment offset in 8-byte units.
+    pub frag_offset: u16,
+}
+
+/// TCP header fields beyond the flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpInfo<'a> {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Window, unscaled.
+    pub window: u16,
+    /// Raw options bytes (after the 20-byte header).
+    pub options: &'a [u8],
+}
+
 /// A decoded packet: a flat, borrowed view of the fields later stages read.
 #[derive(Debug, Clone, Copy)]
 pub struct Decoded<'a> {
@@ -152,6 +182,16 @@ pub struct Decoded<'a> {
     pub vlans: Vlans,
     /// L4 payload: TCP/UDP data, the ICMP body after its header, or the IP payload for others.
     pub payload: &'a [u8],
+    /// IP header fields.
+    pub ip: IpInfo,
+    /// Raw IPv4 options (empty for IPv6 or when none).
+    pub ipv4_options: &'a [u8],
+    /// TCP header fields (zero unless TCP).
+    pub tcp: TcpInfo<'a>,
+    /// ICMP echo identifier and sequence (zero unless an echo request/reply).
+    pub icmp_id_seq: (u16, u16),
+    /// The IP payload is a fragment (not the whole datagram).
+    pub fragmented: bool,
 }
 
 /// Decodes one frame of the given link type.
@@ -170,7 +210,7 @@ pub fn decode(link: LinkType, frame: &[u8], verify: bool) -> Result<Decoded<'_>,
         etherparse::err::packet::SliceError::Len(_) => DecodeError::Truncated,
         _ => DecodeError::Malformed,
     })?;
-    from_sliced(&sliced, verify)
+    from_sliced(frame, &sliced, verify)
 }
 
 /// The IP packet inside a PPP frame (RFC 1661/1662): an optional `ff 03` address/control
@@ -188,19 +228,45 @@ pub(crate) fn ppp_payload(frame: &[u8]) -> Result<&[u8], DecodeError> {
     }
 }
 
-fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, DecodeError> {
+/// Where `inner` starts within `outer`, when it lies inside it. Slices that etherparse hands
+/// out with a shorter lifetime still point into the frame; this recovers them as frame
+/// sub-slices without `unsafe`.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (start.checked_add(inner.len())? <= outer.len()).then_some(start)
+}
+
+fn from_sliced<'a>(
+    frame: &'a [u8],
+    p: &SlicedPacket<'a>,
+    verify: bool,
+) -> Result<Decoded<'a>, DecodeError> {
     let mut vlans = Vlans::default();
     for ext in &p.link_exts {
         if let LinkExtSlice::Vlan(v) = ext {
             vlans.push(v.vlan_identifier().value());
         }
     }
+    let ip;
+    let mut ipv4_options: &[u8] = &[];
     let (src_ip, dst_ip, ip_payload) = match &p.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();
             if verify && !checksum::ipv4_header_ok(h.slice()) {
                 return Err(DecodeError::BadChecksum);
             }
+            let raw = h.slice();
+            ip = IpInfo {
+                version: 4,
+                ttl: h.ttl(),
+                tos: raw.get(1).copied().unwrap_or(0),
+                id: h.identification(),
+                frag_flags: raw.get(6).map_or(0, |b| b >> 5),
+                frag_offset: h.fragments_offset().value(),
+            };
+            ipv4_options = offset_in(frame, raw)
+                .and_then(|at| frame.get(at + 20..at + raw.len()))
+                .unwrap_or(&[]);
             (
                 IpAddr::from(h.source_addr()),
                 IpAddr::from(h.destination_addr()),
@@ -209,6 +275,12 @@ fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, De
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header();
+            ip = IpInfo {
+                version: 6,
+                ttl: h.hop_limit(),
+                tos: h.traffic_class(),
+                ..IpInfo::default()
+            };
             (
                 IpAddr::from(h.source_addr()),
                 IpAddr::from(h.destination_addr()),
@@ -218,43 +290,70 @@ fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, De
         Some(NetSlice::Arp(_)) | None => return Err(DecodeError::NotIp),
     };
     let ip_proto = ip_payload.ip_number.0;
+    let mut tcp = TcpInfo::default();
+    let mut icmp_id_seq = (0, 0);
+    let echo_id_seq = |b: [u8; 4]| {
+        (
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+        )
+    };
     let (transport, src_port, dst_port, payload) = match &p.transport {
-        Some(TransportSlice::Tcp(t)) => (
-            Transport::Tcp(TcpFlags {
-                bits: t.header_slice().get(13).copied().unwrap_or(0),
-                syn: t.syn(),
-                ack: t.ack(),
-                fin: t.fin(),
-                rst: t.rst(),
-            }),
-            t.source_port(),
-            t.destination_port(),
-            t.payload(),
-        ),
+        Some(TransportSlice::Tcp(t)) => {
+            let header = t.header_slice();
+            tcp = TcpInfo {
+                seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
+                window: t.window_size(),
+                options: header.get(20..).unwrap_or(&[]),
+            };
+            (
+                Transport::Tcp(TcpFlags {
+                    bits: header.get(13).copied().unwrap_or(0),
+                    syn: t.syn(),
+                    ack: t.ack(),
+                    fin: t.fin(),
+                    rst: t.rst(),
+                }),
+                t.source_port(),
+                t.destination_port(),
+                t.payload(),
+            )
+        }
         Some(TransportSlice::Udp(u)) => (
             Transport::Udp,
             u.source_port(),
             u.destination_port(),
             u.payload(),
         ),
-        Some(TransportSlice::Icmpv4(i)) => (
-            Transport::Icmp {
-                icmp_type: i.type_u8(),
-                icmp_code: i.code_u8(),
-            },
-            0,
-            0,
-            i.payload(),
-        ),
-        Some(TransportSlice::Icmpv6(i)) => (
-            Transport::Icmp {
-                icmp_type: i.type_u8(),
-                icmp_code: i.code_u8(),
-            },
-            0,
-            0,
-            i.payload(),
-        ),
+        Some(TransportSlice::Icmpv4(i)) => {
+            if matches!(i.type_u8(), 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18) {
+                icmp_id_seq = echo_id_seq(i.bytes5to8());
+            }
+            (
+                Transport::Icmp {
+                    icmp_type: i.type_u8(),
+                    icmp_code: i.code_u8(),
+                },
+                0,
+                0,
+                i.payload(),
+            )
+        }
+        Some(TransportSlice::Icmpv6(i)) => {
+            if matches!(i.type_u8(), 128 | 129) {
+                icmp_id_seq = echo_id_seq(i.bytes5to8());
+            }
+            (
+                Transport::Icmp {
+                    icmp_type: i.type_u8(),
+                    icmp_code: i.code_u8(),
+                },
+                0,
+                0,
+                i.payload(),
+            )
+        }
         None => (Transport::Other, 0, 0, ip_payload.payload),
     };
     if verify
@@ -272,6 +371,11 @@ fn from_sliced<'a>(p: &SlicedPacket<'a>, verify: bool) -> Result<Decoded<'a>, De
         transport,
         vlans,
         payload,
+        ip,
+        ipv4_options,
+        tcp,
+        icmp_id_seq,
+        fragmented: ip_payload.fragmented,
     })
 }
 

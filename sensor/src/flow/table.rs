@@ -2,10 +2,18 @@
 
 use std::collections::HashMap;
 
+use signatures::FlowVars;
+
 use super::key::FlowKey;
 use super::state::{EndReason, Flow};
 use crate::capture::Timestamp;
 use crate::decode::Decoded;
+use crate::stream::TcpStream;
+
+/// Called for every flow that ends, with its reassembly state and flow variables, so the
+/// caller can flush and inspect the stream's last bytes and return its memory before the
+/// slot is reused.
+pub type OnEnd<'c> = dyn FnMut(&mut Flow, &mut TcpStream, &mut FlowVars, EndReason) + 'c;
 
 /// Seconds of packet time between timeout sweeps.
 const SWEEP_INTERVAL_SECS: i64 = 1;
@@ -55,6 +63,10 @@ impl FlowCounters {
 struct Slot {
     key: FlowKey,
     flow: Flow,
+    /// TCP reassembly state; holds pool handles, so it is never cloned, only released.
+    stream: TcpStream,
+    /// Flowbits and flowints.
+    vars: FlowVars,
     /// Towards the most recently used end.
     newer: u32,
     /// Towards the least recently used end.
@@ -114,7 +126,7 @@ impl FlowTable {
         p: &Decoded<'_>,
         ts: Timestamp,
         frame_len: u64,
-        on_end: &mut dyn FnMut(&Flow, EndReason),
+        on_end: &mut OnEnd<'_>,
     ) -> FlowView {
         let now = ts.secs;
         if now >= self.next_sweep {
@@ -157,6 +169,14 @@ impl FlowTable {
         }
     }
 
+    /// The flow in `slot` with its reassembly state and variables, for the packet being
+    /// processed.
+    pub fn parts_mut(&mut self, slot: u32) -> Option<(&Flow, &mut TcpStream, &mut FlowVars)> {
+        self.slots
+            .get_mut(slot as usize)
+            .map(|sl| (&sl.flow, &mut sl.stream, &mut sl.vars))
+    }
+
     /// Records that the flow in `slot` raised an alert.
     pub fn mark_alerted(&mut self, slot: u32) {
         if let Some(sl) = self.slots.get_mut(slot as usize) {
@@ -165,7 +185,7 @@ impl FlowTable {
     }
 
     /// Ends every flow idle past its timeout at `now`.
-    pub fn expire(&mut self, now: i64, on_end: &mut dyn FnMut(&Flow, EndReason)) {
+    pub fn expire(&mut self, now: i64, on_end: &mut OnEnd<'_>) {
         // Walk from the least recently used end: flows there are the idlest. Timeouts differ
         // per state, so keep going past a live flow, but stop at flows seen within the
         // shortest timeout (0 s for closed non-TCP flows only applies to flows seen before
@@ -186,7 +206,7 @@ impl FlowTable {
 
     /// Ends every flow: those idle past their timeout at `now` as timeouts, the rest as
     /// shutdown (the end of a replay).
-    pub fn drain(&mut self, now: i64, on_end: &mut dyn FnMut(&Flow, EndReason)) {
+    pub fn drain(&mut self, now: i64, on_end: &mut OnEnd<'_>) {
         while self.oldest != NIL {
             let s = self.oldest;
             let reason = match self.slot(s) {
@@ -202,12 +222,7 @@ impl FlowTable {
         self.slots.get(s as usize)
     }
 
-    fn insert(
-        &mut self,
-        key: FlowKey,
-        flow: Flow,
-        on_end: &mut dyn FnMut(&Flow, EndReason),
-    ) -> u32 {
+    fn insert(&mut self, key: FlowKey, flow: Flow, on_end: &mut OnEnd<'_>) -> u32 {
         if self.index.len() >= self.capacity {
             let victim = self.oldest;
             self.end(victim, EndReason::Forced, on_end);
@@ -218,6 +233,9 @@ impl FlowTable {
                 if let Some(sl) = self.slots.get_mut(s as usize) {
                     sl.key = key;
                     sl.flow = flow;
+                    // `end` handed the old stream to `on_end`, which released it.
+                    sl.stream = TcpStream::default();
+                    sl.vars = FlowVars::default();
                     sl.newer = NIL;
                     sl.older = NIL;
                 }
@@ -228,6 +246,8 @@ impl FlowTable {
                 self.slots.push(Slot {
                     key,
                     flow,
+                    stream: TcpStream::default(),
+                    vars: FlowVars::default(),
                     newer: NIL,
                     older: NIL,
                 });
@@ -240,11 +260,11 @@ impl FlowTable {
         s
     }
 
-    fn end(&mut self, s: u32, reason: EndReason, on_end: &mut dyn FnMut(&Flow, EndReason)) {
-        let Some(sl) = self.slots.get(s as usize) else {
+    fn end(&mut self, s: u32, reason: EndReason, on_end: &mut OnEnd<'_>) {
+        let Some(sl) = self.slots.get_mut(s as usize) else {
             return;
         };
-        on_end(&sl.flow, reason);
+        on_end(&mut sl.flow, &mut sl.stream, &mut sl.vars, reason);
         let key = sl.key;
         match reason {
             EndReason::Timeout => self.counters.timed_out += 1,
@@ -340,8 +360,8 @@ mod tests {
     struct Ended(Vec<(u64, EndReason, [u64; 2])>);
 
     impl Ended {
-        fn cb(&mut self) -> impl FnMut(&Flow, EndReason) + '_ {
-            |f: &Flow, r| self.0.push((f.id, r, f.pkts))
+        fn cb(&mut self) -> impl FnMut(&mut Flow, &mut TcpStream, &mut FlowVars, EndReason) + '_ {
+            |f: &mut Flow, _: &mut TcpStream, _: &mut FlowVars, r| self.0.push((f.id, r, f.pkts))
         }
     }
 

@@ -138,11 +138,11 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
 
     let started = Instant::now();
     let cfg = WorkerConfig {
-        sensor_id: Arc::from(opts.sensor_id.as_str()),
         verify_checksums: opts.verify_checksums,
         flow_capacity: opts.flow_capacity,
         log_flows: opts.eve_types.flow,
         log_alerts: opts.eve_types.alert,
+        ..WorkerConfig::new(Arc::from(opts.sensor_id.as_str()), opts.workers)
     };
     let mut failures = Vec::new();
     let mut pcap_cnt = 0u64;

@@ -89,6 +89,10 @@ pub struct WorkerStats {
     pub flows: FlowCounters,
     /// Decoded packets by layer.
     pub layers: LayerCounters,
+    /// TCP reassembly counters.
+    pub stream: crate::stream::StreamCounters,
+    /// Defragmentation counters.
+    pub defrag: crate::defrag::DefragCounters,
 }
 
 impl WorkerStats {
@@ -119,6 +123,8 @@ impl WorkerStats {
         self.bad_checksum += o.bad_checksum;
         self.flows.merge(&o.flows);
         self.layers.merge(&o.layers);
+        self.stream.merge(&o.stream);
+        self.defrag.merge(&o.defrag);
     }
 
     /// The EVE `stats` record (Suricata's layout, for the groups the sensor has), without a

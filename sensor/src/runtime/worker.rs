@@ -1,18 +1,31 @@
-//! The per-packet pipeline of one worker: decode -> flow -> detect -> event.
+//! The per-packet pipeline of one worker: decode -> defrag -> flow -> stream -> detect -> event.
 //!
-//! A worker owns its flow table, its detection scratch and its event buffers, so nothing on
-//! this path is shared or locked; buffers are allocated once and reused for every packet.
+//! A worker owns its flow table, defragmenter, reassembler, detection scratch and event
+//! buffers, so nothing on this path is shared or locked; buffers are allocated once and
+//! reused for every packet.
+//!
+//! Detection runs once per packet (header, packet payload, flow variables) and once more
+//! per reassembled stream chunk the packet made available, following the signatures
+//! crate's contract (a rule alerts at most once per packet). When a flow ends, its stream is
+//! flushed and the last chunks inspected before the flow record is written, as Suricata does
+//! with its flow-timeout pseudo packets. IP fragments are not inspected themselves: the
+//! reassembled datagram is, once complete.
 
 use std::sync::Arc;
 
-use signatures::{Action, DetectInput, FlowState, RuleSet, Scratch};
+use signatures::{
+    Action, DetectInput, FlowState, FlowVars, IcmpFields, IpFields, RuleMeta, RuleSet, Scratch,
+    StreamData, TcpFields,
+};
 
 use super::output::EventSink;
 use super::stats::WorkerStats;
-use crate::capture::Frame;
-use crate::decode::decode;
+use crate::capture::{Frame, Timestamp};
+use crate::decode::{decode, Decoded, LinkType, TcpFlags, Transport};
+use crate::defrag::{self, DefragConfig, DefragOutcome, Defragmenter};
 use crate::event::{write_alert, write_flow, AlertContext};
-use crate::flow::{EndReason, Flow, FlowTable};
+use crate::flow::{EndReason, Flow, FlowTable, FlowView};
+use crate::stream::{Reassembler, StreamChunk, StreamConfig, StreamEvents, TcpSegment, TcpStream};
 
 /// Flows one worker tracks before it evicts the least recently seen.
 pub const DEFAULT_FLOW_CAPACITY: usize = 65_536;
@@ -30,6 +43,34 @@ pub struct WorkerConfig {
     pub log_flows: bool,
     /// Write EVE `alert` records.
     pub log_alerts: bool,
+    /// TCP reassembly settings (memcap per worker).
+    pub stream: StreamConfig,
+    /// Defragmentation settings (memcap per worker).
+    pub defrag: DefragConfig,
+}
+
+impl WorkerConfig {
+    /// Defaults for `workers` workers: memcaps are split between them.
+    pub fn new(sensor_id: Arc<str>, workers: usize) -> WorkerConfig {
+        let workers = workers.max(1);
+        let stream = StreamConfig::default();
+        let defrag = DefragConfig::default();
+        WorkerConfig {
+            sensor_id,
+            verify_checksums: false,
+            flow_capacity: DEFAULT_FLOW_CAPACITY,
+            log_flows: true,
+            log_alerts: true,
+            stream: StreamConfig {
+                memcap: (stream.memcap / workers).max(1 << 20),
+                ..stream
+            },
+            defrag: DefragConfig {
+                max_bytes: (defrag.max_bytes / workers).max(1 << 20),
+                ..defrag
+            },
+        }
+    }
 }
 
 /// One worker's state.
@@ -38,31 +79,279 @@ pub struct Worker {
     rules: Arc<RuleSet>,
     scratch: Scratch,
     flows: FlowTable,
+    reassembler: Reassembler,
+    defrag: Defragmenter,
     cfg: WorkerConfig,
     /// Alert records of the current packet, newline-terminated, held until detection is done
     /// so that a matching `pass` rule can discard them.
     pending: Vec<u8>,
     /// One flow record at a time, reused.
     ended: Vec<u8>,
+    /// A reassembled datagram, copied out of the defragmenter so the pipeline can own it.
+    reassembled: Vec<u8>,
     stats: WorkerStats,
 }
 
-/// Serialises an ended flow (when flows are logged) and hands it to the sink at once, so a
-/// burst of ended flows (a timeout sweep) never needs more than one record's buffer.
-fn log_flow(
-    buf: &mut Vec<u8>,
-    cfg: &WorkerConfig,
-    sink: &mut impl EventSink,
-    flow: &Flow,
-    reason: EndReason,
-) -> std::io::Result<()> {
-    if !cfg.log_flows {
-        return Ok(());
+/// What detection decided for one packet.
+#[derive(Debug, Default, Clone, Copy)]
+struct Verdict {
+    alerts: u64,
+    passed: bool,
+}
+
+/// Appends an alert for `rule` unless a pass rule already silenced the packet.
+fn on_rule(
+    rule: &RuleMeta,
+    ctx: &AlertContext<'_, '_>,
+    pending: &mut Vec<u8>,
+    verdict: &mut Verdict,
+) {
+    if verdict.passed {
+        return;
     }
-    buf.clear();
-    write_flow(buf, flow, reason, &cfg.sensor_id)?;
-    buf.push(b'\n');
-    sink.emit("flow", buf)
+    if rule.action == Action::Pass {
+        // Suricata's action order puts pass first: it silences the packet's alerts,
+        // including those of rules that matched before it in load order.
+        verdict.passed = true;
+        pending.clear();
+        verdict.alerts = 0;
+        return;
+    }
+    if write_alert(pending, ctx, rule).is_ok() {
+        pending.push(b'\n');
+        verdict.alerts += 1;
+    }
+}
+
+/// Detection's view of a decoded packet (without stream data).
+fn detect_input<'a>(p: &Decoded<'a>, ts: Timestamp, flow: Option<&FlowView>) -> DetectInput<'a> {
+    let flow_state = flow.map_or(FlowState::default(), |f| FlowState {
+        to_server: f.to_server,
+        established: f.established,
+        tracked: true,
+    });
+    let tcp = match p.transport {
+        Transport::Tcp(f) => TcpFields {
+            flags: f.bits,
+            seq: p.tcp.seq,
+            ack: p.tcp.ack,
+            window: p.tcp.window,
+        },
+        _ => TcpFields::default(),
+    };
+    let icmp = match p.transport {
+        Transport::Icmp {
+            icmp_type,
+            icmp_code,
+        } => IcmpFields {
+            itype: icmp_type,
+            icode: icmp_code,
+            id: p.icmp_id_seq.0,
+            seq: p.icmp_id_seq.1,
+        },
+        _ => IcmpFields::default(),
+    };
+    let ip = IpFields {
+        version: p.ip.version,
+        ttl: p.ip.ttl,
+        tos: p.ip.tos,
+        id: p.ip.id,
+        frag_flags: p.ip.frag_flags,
+        frag_offset: p.ip.frag_offset,
+    };
+    DetectInput::new(
+        p.src_ip, p.dst_ip, p.src_port, p.dst_port, p.ip_proto, p.payload, flow_state,
+    )
+    .with_ts(u64::try_from(ts.secs).unwrap_or(0), ts.usecs)
+    .with_ip(ip, p.ipv4_options)
+    .with_tcp(tcp)
+    .with_icmp(icmp)
+}
+
+/// The packet as seen from the other direction: for stream bytes of the opposite direction,
+/// delivered by this packet (its ACK let a gap be skipped).
+fn reversed<'a>(p: &Decoded<'a>) -> Decoded<'a> {
+    Decoded {
+        src_ip: p.dst_ip,
+        dst_ip: p.src_ip,
+        src_port: p.dst_port,
+        dst_port: p.src_port,
+        payload: &[],
+        ..*p
+    }
+}
+
+fn stream_data<'a>(c: &StreamChunk<'a>) -> StreamData<'a> {
+    StreamData {
+        data: c.data,
+        new_from: c.new_from,
+        offset: c.offset.saturating_sub(c.new_from as u64),
+        to_server: c.to_server,
+    }
+}
+
+/// A pseudo packet for stream bytes inspected when a flow ends: the flow's tuple in the
+/// chunk's direction, no payload of its own.
+fn pseudo_packet(flow: &Flow, to_server: bool) -> Decoded<'static> {
+    let (src, dst) = if to_server {
+        (flow.client, flow.server)
+    } else {
+        (flow.server, flow.client)
+    };
+    Decoded {
+        src_ip: src.0,
+        dst_ip: dst.0,
+        ip_proto: flow.proto,
+        src_port: src.1,
+        dst_port: dst.1,
+        transport: Transport::Tcp(TcpFlags::default()),
+        vlans: flow.vlans,
+        payload: &[],
+        ip: crate::decode::IpInfo {
+            version: if src.0.is_ipv4() { 4 } else { 6 },
+            ..Default::default()
+        },
+        ipv4_options: &[],
+        tcp: Default::default(),
+        icmp_id_seq: (0, 0),
+        fragmented: false,
+    }
+}
+
+/// Everything the detection of one packet (or pseudo packet) borrows from the worker.
+struct Detection<'w> {
+    rules: &'w RuleSet,
+    scratch: &'w mut Scratch,
+    pending: &'w mut Vec<u8>,
+    /// One flow record at a time.
+    record: &'w mut Vec<u8>,
+    cfg: &'w WorkerConfig,
+}
+
+impl Detection<'_> {
+    /// Inspects the packet, then every stream chunk `reassembler` has ready for `stream`.
+    #[allow(clippy::too_many_arguments)]
+    fn inspect(
+        &mut self,
+        packet: &Decoded<'_>,
+        ts: Timestamp,
+        pcap_cnt: u64,
+        flow: Option<FlowView>,
+        vars: &mut FlowVars,
+        stream: Option<(&mut Reassembler, &mut TcpStream)>,
+        payload_in_stream: bool,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        self.pending.clear();
+        let input = detect_input(packet, ts, flow.as_ref()).with_stream(None, payload_in_stream);
+        let ctx = AlertContext {
+            ts,
+            pcap_cnt,
+            packet,
+            flow,
+            sensor_id: &self.cfg.sensor_id,
+        };
+        let pending = &mut *self.pending;
+        self.rules
+            .detect_with_flow(&input, vars, self.scratch, |r| {
+                on_rule(r, &ctx, pending, &mut verdict)
+            });
+        let Some((reassembler, stream)) = stream else {
+            return verdict;
+        };
+        let back = reversed(packet);
+        while let Some(chunk) = reassembler.next_chunk(stream) {
+            let same_direction = flow.is_none_or(|f| f.to_server == chunk.to_server);
+            let (p, view) = if same_direction {
+                (packet, flow)
+            } else {
+                (
+                    &back,
+                    flow.map(|f| FlowView {
+                        to_server: !f.to_server,
+                        ..f
+                    }),
+                )
+            };
+            let input = detect_input(p, ts, view.as_ref())
+                .with_stream(Some(stream_data(&chunk)), payload_in_stream);
+            let ctx = AlertContext {
+                ts,
+                pcap_cnt,
+                packet: p,
+                flow: view,
+                sensor_id: &self.cfg.sensor_id,
+            };
+            self.rules
+                .detect_stream_chunk(&input, vars, self.scratch, |r| {
+                    on_rule(r, &ctx, pending, &mut verdict)
+                });
+        }
+        verdict
+    }
+
+    /// A flow ended: inspect what its stream still holds, release the stream, and write the
+    /// flow record.
+    fn flow_ended(
+        &mut self,
+        reassembler: &mut Reassembler,
+        sink: &mut impl EventSink,
+        flow: &mut Flow,
+        stream: &mut TcpStream,
+        vars: &mut FlowVars,
+        reason: EndReason,
+    ) -> std::io::Result<u64> {
+        let mut alerts = 0;
+        if flow.proto == crate::decode::ipproto::TCP {
+            reassembler.flush(stream);
+            let mut first = true;
+            while let Some(chunk) = reassembler.next_chunk(stream) {
+                let p = pseudo_packet(flow, chunk.to_server);
+                let view = FlowView {
+                    id: flow.id,
+                    to_server: chunk.to_server,
+                    established: flow.established,
+                    slot: u32::MAX,
+                };
+                let input = detect_input(&p, flow.last, Some(&view))
+                    .with_stream(Some(stream_data(&chunk)), true);
+                let ctx = AlertContext {
+                    ts: flow.last,
+                    pcap_cnt: 0,
+                    packet: &p,
+                    flow: Some(view),
+                    sensor_id: &self.cfg.sensor_id,
+                };
+                let mut verdict = Verdict::default();
+                self.pending.clear();
+                let pending = &mut *self.pending;
+                let on_match = |r: &RuleMeta| on_rule(r, &ctx, pending, &mut verdict);
+                if first {
+                    self.rules
+                        .detect_with_flow(&input, vars, self.scratch, on_match);
+                    first = false;
+                } else {
+                    self.rules
+                        .detect_stream_chunk(&input, vars, self.scratch, on_match);
+                }
+                if verdict.alerts > 0 {
+                    alerts += verdict.alerts;
+                    flow.alerted = true;
+                    if self.cfg.log_alerts {
+                        emit_all(sink, "alert", self.pending)?;
+                    }
+                }
+            }
+            reassembler.release(stream);
+        }
+        if self.cfg.log_flows {
+            self.record.clear();
+            write_flow(self.record, flow, reason, &self.cfg.sensor_id)?;
+            self.record.push(b'\n');
+            sink.emit("flow", self.record)?;
+        }
+        Ok(alerts)
+    }
 }
 
 /// Hands newline-terminated records to the sink one by one.
@@ -76,13 +365,24 @@ fn emit_all(sink: &mut impl EventSink, kind: &'static str, records: &[u8]) -> st
 impl Worker {
     /// A worker over `rules`.
     pub fn new(rules: Arc<RuleSet>, cfg: WorkerConfig) -> Worker {
+        let stream_cfg = StreamConfig {
+            // Matches spanning chunks are found when they fit in the lookbehind.
+            lookbehind: cfg
+                .stream
+                .lookbehind
+                .max(rules.max_stream_match_span().saturating_sub(1)),
+            ..cfg.stream
+        };
         Worker {
             scratch: rules.scratch(),
             rules,
             flows: FlowTable::with_capacity(cfg.flow_capacity),
+            reassembler: Reassembler::new(stream_cfg),
+            defrag: Defragmenter::new(cfg.defrag),
             cfg,
             pending: Vec::with_capacity(64 * 1024),
             ended: Vec::with_capacity(4 * 1024),
+            reassembled: Vec::with_capacity(64 * 1024),
             stats: WorkerStats::default(),
         }
     }
@@ -91,20 +391,30 @@ impl Worker {
     pub fn stats(&self) -> WorkerStats {
         let mut s = self.stats;
         s.flows = self.flows.counters();
+        s.stream = self.reassembler.counters();
+        s.defrag = self.defrag.counters();
         s
     }
 
-    /// Ends every flow still open (the end of a replay at packet time `now`), writing their
-    /// records to `sink`.
+    /// Ends every flow still open (the end of a replay at packet time `now`), inspecting
+    /// their remaining stream bytes and writing their records to `sink`.
     pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
-        let (buf, cfg) = (&mut self.ended, &self.cfg);
-        let mut result = Ok(());
-        self.flows.drain(now, &mut |f, r| {
-            if result.is_ok() {
-                result = log_flow(buf, cfg, sink, f, r);
+        let mut det = Detection {
+            rules: &self.rules,
+            scratch: &mut self.scratch,
+            pending: &mut self.pending,
+            record: &mut self.ended,
+            cfg: &self.cfg,
+        };
+        let reassembler = &mut self.reassembler;
+        let mut result = Ok(0);
+        self.flows.drain(now, &mut |f, s, v, r| {
+            if let Ok(n) = result {
+                result = det.flow_ended(reassembler, sink, f, s, v, r).map(|a| a + n);
             }
         });
-        result
+        self.stats.alerts += result?;
+        Ok(())
     }
 
     /// Runs one frame through the pipeline; events go to `sink`.
@@ -129,67 +439,94 @@ impl Worker {
         self.stats
             .layers
             .count(frame.link, &packet, frame.data.len() as u64);
-        let (buf, cfg) = (&mut self.ended, &self.cfg);
-        let mut ended = Ok(());
-        let flow = self
-            .flows
-            .track(&packet, frame.ts, frame.data.len() as u64, &mut |f, r| {
-                if ended.is_ok() {
-                    ended = log_flow(buf, cfg, sink, f, r);
+        if !packet.fragmented {
+            return self.inspect(&packet, frame.ts, frame.data.len() as u64, pcap_cnt, sink);
+        }
+        let Some(ip) = defrag::ip_layer(frame.link, frame.data) else {
+            return Ok(());
+        };
+        if let DefragOutcome::Reassembled(bytes) = self.defrag.push(ip, packet.vlans, frame.ts) {
+            // Copied once per datagram (not per fragment) into a buffer allocated up front.
+            let mut buf = std::mem::take(&mut self.reassembled);
+            buf.clear();
+            buf.extend_from_slice(bytes);
+            let result = match decode(LinkType::RawIp, &buf, false) {
+                Ok(mut whole) => {
+                    whole.vlans = packet.vlans;
+                    self.inspect(&whole, frame.ts, buf.len() as u64, pcap_cnt, sink)
                 }
-            });
-        ended?;
+                Err(e) => {
+                    self.stats.count_decode_error(e);
+                    Ok(())
+                }
+            };
+            self.reassembled = buf;
+            return result;
+        }
+        Ok(())
+    }
 
-        let input = DetectInput {
-            src_ip: packet.src_ip,
-            dst_ip: packet.dst_ip,
-            src_port: packet.src_port,
-            dst_port: packet.dst_port,
-            ip_proto: packet.ip_proto,
-            payload: packet.payload,
-            flow: FlowState {
-                to_server: flow.to_server,
-                established: flow.established,
-                tracked: true,
-            },
+    /// Flow, stream, detection and events for one whole packet.
+    fn inspect(
+        &mut self,
+        packet: &Decoded<'_>,
+        ts: Timestamp,
+        len: u64,
+        pcap_cnt: u64,
+        sink: &mut impl EventSink,
+    ) -> std::io::Result<()> {
+        let mut det = Detection {
+            rules: &self.rules,
+            scratch: &mut self.scratch,
+            pending: &mut self.pending,
+            record: &mut self.ended,
+            cfg: &self.cfg,
         };
-        let ctx = AlertContext {
-            ts: frame.ts,
-            pcap_cnt,
-            packet: &packet,
-            flow: Some(flow),
-            sensor_id: &self.cfg.sensor_id,
-        };
-        self.pending.clear();
-        let mut passed = false;
-        let mut alerts = 0u64;
-        let mut write_err = None;
-        let pending = &mut self.pending;
-        self.rules.detect(&input, &mut self.scratch, |rule| {
-            if passed {
-                return;
-            }
-            if rule.action == Action::Pass {
-                // Suricata's action order puts pass first: it silences the packet's alerts,
-                // including those of rules that matched before it in load order.
-                passed = true;
-                return;
-            }
-            match write_alert(pending, &ctx, rule) {
-                Ok(()) => {
-                    pending.push(b'\n');
-                    alerts += 1;
-                }
-                Err(e) => write_err = Some(e),
+        let reassembler = &mut self.reassembler;
+        let mut ended = Ok(0);
+        let flow = self.flows.track(packet, ts, len, &mut |f, s, v, r| {
+            if let Ok(n) = ended {
+                ended = det.flow_ended(reassembler, sink, f, s, v, r).map(|a| a + n);
             }
         });
-        if let Some(e) = write_err {
-            return Err(e);
-        }
-        if passed || alerts == 0 {
+        self.stats.alerts += ended?;
+
+        let Some((_, stream, vars)) = self.flows.parts_mut(flow.slot) else {
+            return Ok(());
+        };
+        let verdict = match packet.transport {
+            Transport::Tcp(flags) => {
+                let seg = TcpSegment {
+                    seq: packet.tcp.seq,
+                    ack: packet.tcp.ack,
+                    flags,
+                    tfo: flags.syn && TcpSegment::fast_open_option(packet.tcp.options),
+                    window: packet.tcp.window,
+                    payload: packet.payload,
+                };
+                let outcome = reassembler.on_segment(stream, flow.to_server, &seg);
+                let refused = StreamEvents::NOT_TRACKED;
+                let payload_in_stream = !packet.payload.is_empty()
+                    && !outcome.events.contains(refused)
+                    && !outcome.events.contains(StreamEvents::DATA_IGNORED)
+                    && !outcome.events.contains(StreamEvents::RST_WITH_DATA)
+                    && !outcome.events.contains(StreamEvents::SYN_DATA_IGNORED);
+                det.inspect(
+                    packet,
+                    ts,
+                    pcap_cnt,
+                    Some(flow),
+                    vars,
+                    Some((reassembler, stream)),
+                    payload_in_stream,
+                )
+            }
+            _ => det.inspect(packet, ts, pcap_cnt, Some(flow), vars, None, false),
+        };
+        if verdict.passed || verdict.alerts == 0 {
             return Ok(());
         }
-        self.stats.alerts += alerts;
+        self.stats.alerts += verdict.alerts;
         self.flows.mark_alerted(flow.slot);
         if self.cfg.log_alerts {
             emit_all(sink, "alert", &self.pending)?;

@@ -373,6 +373,68 @@ pub struct StreamCounters {
     pub chunks_allocated: u64,
 }
 
+impl StreamCounters {
+    /// Adds another worker's counters (gauges add too: each worker has its own pool).
+    pub fn merge(&mut self, o: &StreamCounters) {
+        self.sessions += o.sessions;
+        self.syn += o.syn;
+        self.synack += o.synack;
+        self.rst += o.rst;
+        self.midstream_pickups += o.midstream_pickups;
+        self.segments += o.segments;
+        self.not_tracked += o.not_tracked;
+        self.out_of_order += o.out_of_order;
+        self.retransmissions += o.retransmissions;
+        self.overlap += o.overlap;
+        self.overlap_diff_data += o.overlap_diff_data;
+        self.reassembly_gap += o.reassembly_gap;
+        self.holes_flushed += o.holes_flushed;
+        self.segment_memcap_drop += o.segment_memcap_drop;
+        self.segment_flow_limit_drop += o.segment_flow_limit_drop;
+        self.stream_depth_reached += o.stream_depth_reached;
+        self.invalid_rst += o.invalid_rst;
+        self.invalid_handshake += o.invalid_handshake;
+        self.syn_data_ignored += o.syn_data_ignored;
+        self.rst_with_data += o.rst_with_data;
+        self.reused_ssn += o.reused_ssn;
+        self.bytes_delivered += o.bytes_delivered;
+        self.chunks_in_use += o.chunks_in_use;
+        self.chunks_peak += o.chunks_peak;
+        self.chunks_allocated += o.chunks_allocated;
+    }
+
+    /// `(name, value)` pairs for the EVE `stats` record's `tcp` group.
+    pub fn named(&self) -> [(&'static str, u64); 25] {
+        [
+            ("sessions", self.sessions),
+            ("syn", self.syn),
+            ("synack", self.synack),
+            ("rst", self.rst),
+            ("midstream_pickups", self.midstream_pickups),
+            ("segments", self.segments),
+            ("not_tracked", self.not_tracked),
+            ("out_of_order", self.out_of_order),
+            ("retransmissions", self.retransmissions),
+            ("overlap", self.overlap),
+            ("overlap_diff_data", self.overlap_diff_data),
+            ("reassembly_gap", self.reassembly_gap),
+            ("holes_flushed", self.holes_flushed),
+            ("segment_memcap_drop", self.segment_memcap_drop),
+            ("segment_flow_limit_drop", self.segment_flow_limit_drop),
+            ("stream_depth_reached", self.stream_depth_reached),
+            ("invalid_rst", self.invalid_rst),
+            ("invalid_handshake", self.invalid_handshake),
+            ("syn_data_ignored", self.syn_data_ignored),
+            ("rst_with_data", self.rst_with_data),
+            ("reused_ssn", self.reused_ssn),
+            ("bytes_delivered", self.bytes_delivered),
+            ("chunks_in_use", self.chunks_in_use),
+            ("chunks_peak", self.chunks_peak),
+            ("chunks_allocated", self.chunks_allocated),
+        ]
+    }
+}
+
 const F_INIT: u8 = 1;
 const F_FIN: u8 = 1 << 1;
 const F_DEPTH: u8 = 1 << 2;
@@ -1217,9 +1279,9 @@ fn stored_segment(pool: &Pool, h: &Half, at: Handle, x: u64) -> (u64, u64) {
             Some(m) if pos < m.offset + CHUNK as u64 => m,
             Some(m) if pos == m.offset + CHUNK as u64 => {
                 // Continue into the next chunk if it is the adjacent one.
-                cur =
-                    pool.meta(m.next)
-                        .map_or(NONE, |n| if n.offset == pos { m.next } else { NONE });
+                cur = pool
+                    .meta(m.next)
+                    .map_or(NONE, |n| if n.offset == pos { m.next } else { NONE });
                 continue;
             }
             _ => {

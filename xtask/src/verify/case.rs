@@ -322,7 +322,8 @@ pub fn check_rules(sensor: &Path, rules: &Path, scratch: &Path) -> Result<(), Ru
     let status =
         super::run_with_timeout(&mut cmd, RULES_CHECK_TIMEOUT).map_err(RulesVerdict::Broken)?;
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-    if !status.success() {
+    // Exit 1 only says some rules were not loaded active; the report says which.
+    if !status.success() && status.code() != Some(1) {
         let err = std::fs::read_to_string(&err_path).unwrap_or_default();
         let last = err
             .lines()
@@ -390,9 +391,23 @@ pub fn rules_skip_reason(report: &Json) -> Option<String> {
         }
     }
     reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    reasons
+    if let Some((why, _)) = reasons.first() {
+        return Some(format!("unsupported: {why}"));
+    }
+    // Rules loaded inactive need an app-layer parser the sensor does not have yet.
+    let mut inactive: Vec<(String, u64)> = report
+        .get("inactive_reasons")
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(1)))
+                .collect()
+        })
+        .unwrap_or_default();
+    inactive.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    inactive
         .first()
-        .map(|(why, _)| format!("unsupported: {why}"))
+        .map(|(why, _)| format!("needs app-layer: {why}"))
 }
 
 #[cfg(test)]
@@ -468,6 +483,11 @@ mod tests {
         assert_eq!(
             rules_skip_reason(&only_rules).as_deref(),
             Some("unsupported: keyword pcre")
+        );
+        let inactive = json!({"rules_loaded":1,"errors":[],"unsupported":{},"inactive_reasons":{"buffer http.uri":2},"rules":[]});
+        assert_eq!(
+            rules_skip_reason(&inactive).as_deref(),
+            Some("needs app-layer: buffer http.uri")
         );
         let err = json!({"loaded":0,"errors":[{"location":"f:1:3","message":"bad header"}]});
         assert_eq!(
