@@ -132,7 +132,7 @@ impl CompiledRule {
             *steps = 0;
             return !stream_only && inspect(chain, input.payload, steps);
         }
-        if let Some(st) = input.stream {
+        if let Some(st) = stream_of(input) {
             if !self.anchored || st.offset == 0 {
                 *steps = 0;
                 if inspect_stream(chain, st.data, st.new_from, steps) {
@@ -305,10 +305,18 @@ impl Prefilter {
                 self.scan(b.data, scratch);
             }
         }
-        if let Some(st) = input.stream {
+        if let Some(st) = stream_of(input) {
             self.scan(st.data, scratch);
         }
     }
+}
+
+/// The input's stream chunk when it belongs to the packet's direction (rules evaluate the
+/// packet's flow direction; a chunk of the other direction is ignored).
+fn stream_of<'a>(input: &DetectInput<'a>) -> Option<crate::StreamData<'a>> {
+    input
+        .stream
+        .filter(|st| st.to_server == input.flow.to_server && input.flow.tracked)
 }
 
 /// Transport classes and directions of the groups.

@@ -348,7 +348,9 @@ pub struct StreamData<'a> {
     /// Stream offset (bytes since the start of this direction) of `data[0]`; rules anchored
     /// with offset/depth/startswith inspect the stream only when this is 0.
     pub offset: u64,
-    /// Direction of the chunk: true for client-to-server bytes.
+    /// Direction of the chunk: true for client-to-server bytes. It must be the packet's
+    /// direction (`flow.to_server`, with `flow.tracked`); a chunk of the other direction is
+    /// ignored.
     pub to_server: bool,
 }
 

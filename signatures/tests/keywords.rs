@@ -315,6 +315,13 @@ fn stream_matches_straddle_segments_once() {
     assert!(!hit(&r, &stream(b"zz", b"attackzz", 6, 100)));
     // A second occurrence in the new bytes is found even though the first is old.
     assert!(hit(&r, &stream(b"zattack", b"attackzattack", 6, 100)));
+    // A chunk of the other direction is ignored.
+    let mut other = stream(b"ack", b"xxattack", 5, 100);
+    other.stream = other.stream.map(|st| StreamData {
+        to_server: false,
+        ..st
+    });
+    assert!(!hit(&r, &other));
     // Payload went into the stream: no packet fallback for a stream rule.
     assert!(!hit(&r, &stream(b"attack", b"zz", 0, 100)));
     // Not added to the stream (e.g. no reassembly for this flow): packet payload.
