@@ -1,3 +1,4 @@
+//! Spool unit tests: framing, recovery from torn and corrupt tails, cursors, eviction.
 #![allow(clippy::unwrap_used)]
 
 use super::*;
