@@ -465,8 +465,10 @@ pub struct RuleStatus {
     pub sid: Option<u32>,
     /// `file:line` of the rule's first line.
     pub location: String,
-    /// None when loaded; Some(reason) when skipped (parse error message or unsupported reason).
+    /// None when the rule is active; otherwise why it will not match: the parse error
+    /// message, `unsupported: <reason>`, or `inactive: <reason>` (tools that decide from
+    /// this field, such as the verify harness, thus treat inactive rules like skipped ones).
     pub skipped: Option<String>,
-    /// Loaded but inactive: why (e.g. "buffer http.uri").
+    /// Loaded but inactive: why (e.g. "buffer http.uri"); `skipped` then says the same.
     pub inactive: Option<String>,
 }

@@ -256,7 +256,7 @@ impl RuleSetBuilder {
             self.report.rules.push(RuleStatus {
                 sid: Some(sid),
                 location,
-                skipped: None,
+                skipped: Some(format!("inactive: {reason}")),
                 inactive: Some(reason),
             });
             return;

@@ -39,8 +39,9 @@ alert tcp any any -> any any (content:\"a\"; pcre:\"/x/U\"; sid:12;)
     assert_eq!(report.total(), 12);
     let st = &report.rules[2];
     assert_eq!(st.sid, Some(3));
-    assert_eq!(st.skipped, None);
+    assert_eq!(st.skipped.as_deref(), Some("inactive: protocol http"));
     assert_eq!(st.inactive.as_deref(), Some("protocol http"));
+    assert_eq!(report.rules[0].skipped, None);
     assert_eq!(
         report.rules[8].skipped.as_deref(),
         Some("unsupported: keyword byte_extract")
