@@ -176,6 +176,7 @@ fn spawn_child(test: &str, mode: &str) -> (std::process::Child, usize) {
 }
 
 /// Child side: `crash,<dir>,<n>` spools n events with the broker down;
+/// `live,<dir>,<url>,<n>` spools n events while publishing them;
 /// `will,<dir>,<url>` connects. Then says READY and waits to be killed.
 fn child_main(mode: &str) {
     let parts: Vec<&str> = mode.split(',').collect();
@@ -184,9 +185,15 @@ fn child_main(mode: &str) {
             format!("mqtt://127.0.0.1:{}", dead_port()),
             parts[2].parse().unwrap(),
         ),
+        "live" => (parts[2].to_string(), parts[3].parse().unwrap()),
         _ => (parts[2].to_string(), 0),
     };
-    let d = dest("national", &url, "crash");
+    let mut d = dest("national", &url, "crash");
+    if parts[0] == "live" {
+        // Slow publishing down so that the kill surely lands mid-stream,
+        // after some ack cursors were saved (every 200 ms by default).
+        d.max_inflight = 4;
+    }
     let up = Uplink::start_with(config("crash", Path::new(parts[1]), vec![d])).unwrap();
     let tx = up.sender();
     for i in 0..n {
@@ -196,7 +203,10 @@ fn child_main(mode: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = up.stats();
-        let ready = if n > 0 {
+        let ready = if parts[0] == "live" {
+            // Kill mid-stream: some acknowledged, many not.
+            s.spooled >= n as u64 && s.destinations[0].acked >= n as u64 / 4
+        } else if n > 0 {
             s.spooled >= n as u64
         } else {
             s.destinations[0].connections > 0
@@ -439,5 +449,62 @@ fn full_spool_drops_oldest_and_counts_them_per_destination() {
         seqs,
         (n as u64 - seqs.len() as u64..n as u64).collect(),
         "oldest dropped first"
+    );
+}
+
+#[test]
+fn sigkill_while_publishing_then_restart_resends_the_unacknowledged() {
+    if let Ok(mode) = std::env::var("UPLINK_TEST_CHILD") {
+        return child_main(&mode);
+    }
+    if !mosquitto_or_skip("sigkill_while_publishing") {
+        return;
+    }
+    let n = 20_000;
+    let broker = Mosquitto::start().unwrap();
+    let sub = Subscriber::start(&broker.url(), "cirt/crash/events/#").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mode = format!("live,{},{},{n}", dir.path().display(), broker.url());
+    let (mut child, spooled) = spawn_child(
+        "sigkill_while_publishing_then_restart_resends_the_unacknowledged",
+        &mode,
+    );
+    assert_eq!(spooled, n);
+    child.kill().unwrap(); // SIGKILL, publishes in flight
+    child.wait().unwrap();
+    let first = sub.drain(Duration::from_millis(300));
+
+    let d = dest("national", &broker.url(), "crash");
+    let up = Uplink::start_with(config("crash", dir.path(), vec![d])).unwrap();
+    let report = up.finish(Duration::from_secs(20)).unwrap();
+    let second = sub.drain(Duration::from_millis(500));
+    let before: BTreeSet<u64> = parse("cirt/crash/events", &first)
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
+    let resent: BTreeSet<u64> = parse("cirt/crash/events", &second)
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
+    let all: BTreeSet<u64> = before.union(&resent).copied().collect();
+    let delivered = first.len() + second.len();
+    eprintln!(
+        "crash mid-stream: produced {n} delivered {delivered} (before kill {}, after restart {}) \
+         duplicates {} lost {}",
+        first.len(),
+        second.len(),
+        delivered - all.len(),
+        n - all.len()
+    );
+    assert_eq!(all, (0..n as u64).collect(), "lost must be 0");
+    assert!(!before.is_empty() && before.len() < n, "killed mid-stream");
+    assert!(
+        resent.len() < n,
+        "acknowledged events are not resent: {report}"
+    );
+    assert_eq!(
+        *resent.iter().max().unwrap(),
+        n as u64 - 1,
+        "the tail was resent"
     );
 }
