@@ -3,13 +3,16 @@
 //! # Candidate selection
 //!
 //! Rules are grouped at compile time by transport (TCP, UDP, ICMP, other) and flow direction
-//! (to_server, to_client; rules without a direction sit in both). Each group has two
-//! Aho-Corasick automata (exact and ASCII case-insensitive, DFA while small) over one pattern
-//! per rule (its fast_pattern, else its longest positive content), plus a bitset of the rules
-//! without any positive content ("always" candidates: header-only and negation-only rules).
-//! A packet scans its payload, its stream chunk and its app-layer buffers once per automaton of
-//! its group; hits set candidate bits. Walking the bitset gives rule-set order and
-//! at-most-once per rule. All per-call state lives in [`Scratch`]: no allocation and no lock
+//! (to_server, to_client; rules without a direction sit in both). Each group has one ASCII
+//! case-insensitive Aho-Corasick automaton (a DFA up to 256 KiB of patterns) over one pattern
+//! per rule (its fast_pattern, else its longest positive content; a case-only false hit is
+//! removed by verification, and scanning once beats scanning an exact and a nocase automaton).
+//! Rules without any positive content are either indexed by their narrow address set (IP
+//! reputation lists: an interval-stabbing index looked up with the packet's source and
+//! destination) or kept in a small "always" bitset (header-only rules on wide addresses).
+//! Ports are not a grouping dimension: they are checked with the header after selection.
+//! A packet scans its payload, its stream chunk and its app-layer buffers once; hits set
+//! candidate bits. Walking the bitset gives rule-set order and at-most-once per rule. All per-call state lives in [`Scratch`]: no allocation and no lock
 //! on the match path (the pcre2 crate's per-regex match-data pool is lock-free for the thread
 //! that first used it, an uncontended mutex for others).
 //!

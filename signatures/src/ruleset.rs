@@ -1,10 +1,12 @@
 //! Loading and compiling: the builder that turns sources into a [`RuleSet`] plus a report.
 //!
-//! Every rule ends in exactly one of three states — loaded, unsupported (counted by reason),
-//! or error (with file:line:column) — and one bad rule never prevents the others from
-//! loading. Compilation also picks each rule's prefilter pattern (fast_pattern, else the
-//! longest positive content) and builds the two multi-pattern automata (exact and ASCII
-//! case-insensitive) that `detect` uses to select candidate rules.
+//! Every rule ends in exactly one of four states — active, inactive (parsed and kept, but it
+//! needs an app-layer parser the sensor lacks; counted by reason, never matched),
+//! unsupported (counted by reason) or error (with file:line:column) — and one bad rule never
+//! prevents the others from loading. Compilation orders rules for flowbits (setters first),
+//! picks each rule's prefilter pattern (fast_pattern, else the longest positive content) and
+//! builds, per transport/direction group, the automaton and address index that `detect` uses
+//! to select candidate rules. Regexes of active rules are JIT-compiled at load.
 
 use std::collections::HashMap;
 use std::path::Path;
