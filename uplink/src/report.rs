@@ -31,6 +31,7 @@ pub struct UplinkReport {
     /// Events dropped by `send_timeout` because the channel stayed full.
     pub dropped_send_timeout: u64,
     /// Failed connection attempts (TCP, CONNACK refused/missing, timeout).
+    /// This and the next four fields sum over all destinations, if any.
     pub connect_failures: u64,
     /// Successful connections (CONNACK received).
     pub connections: u64,
@@ -40,7 +41,8 @@ pub struct UplinkReport {
     pub republished: u64,
     /// Protocol anomalies tolerated (unknown PUBACK ids, unexpected events).
     pub anomalies: u64,
-    /// The most recent connection error, if any.
+    /// The most recent connection or spool error, if any (else the first
+    /// destination's that has one).
     pub last_error: Option<String>,
     /// Events written to the disk spool in this run ([`crate::Uplink::start_with`] only).
     pub spooled: u64,
@@ -210,6 +212,18 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let accepted = get(&self.accepted);
         let acked = get(&self.acked);
+        let destinations: Vec<DestinationReport> =
+            self.dests.iter().map(DestCounters::snapshot).collect();
+        // With destinations, the link counters are their sums.
+        let sum = |own: &AtomicU64, f: fn(&DestinationReport) -> u64| {
+            get(own) + destinations.iter().map(f).sum::<u64>()
+        };
+        let last_error = self
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .or_else(|| destinations.iter().find_map(|d| d.last_error.clone()));
         UplinkReport {
             accepted,
             acked,
@@ -219,16 +233,16 @@ impl Counters {
             dropped_invalid_event_type: get(&self.dropped_invalid_event_type),
             dropped_closed: get(&self.dropped_closed),
             dropped_send_timeout: get(&self.dropped_send_timeout),
-            connect_failures: get(&self.connect_failures),
-            connections: get(&self.connections),
-            disconnects: get(&self.disconnects),
-            republished: get(&self.republished),
-            anomalies: get(&self.anomalies),
-            last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
+            connect_failures: sum(&self.connect_failures, |d| d.connect_failures),
+            connections: sum(&self.connections, |d| d.connections),
+            disconnects: sum(&self.disconnects, |d| d.disconnects),
+            republished: sum(&self.republished, |d| d.republished),
+            anomalies: sum(&self.anomalies, |d| d.anomalies),
+            last_error,
             spooled: get(&self.spooled),
             dropped_spool_error: get(&self.dropped_spool_error),
             spool: self.spool.lock().ok().and_then(|g| g.clone()),
-            destinations: self.dests.iter().map(DestCounters::snapshot).collect(),
+            destinations,
         }
     }
 }
