@@ -25,6 +25,10 @@
 //! * `spool-id`: a random id made when the spool is created; together with
 //!   the sensor id and the record's sequence number it forms the event id.
 //!
+//! One process per spool directory: nothing locks it (an advisory lock
+//! needs either `unsafe` or Rust 1.89's `File::try_lock`), so two sensors
+//! configured with the same directory would corrupt each other's segments.
+//!
 //! # One shared log, one cursor per destination
 //!
 //! An event is written once, whatever the number of destinations; each
