@@ -66,6 +66,34 @@ impl LayerCounters {
     }
 }
 
+/// `(name, value)` pairs as a JSON object; a dotted name (`ipv4.fragments`) nests, and a
+/// leading `group.` (Suricata's full counter name) is dropped.
+fn counter_map(group: &str, pairs: &[(&'static str, u64)]) -> serde_json::Value {
+    let mut root = serde_json::Map::new();
+    for (name, value) in pairs {
+        let name = name
+            .strip_prefix(group)
+            .and_then(|n| n.strip_prefix('.'))
+            .unwrap_or(name);
+        let mut node = &mut root;
+        let mut parts = name.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                node.insert(part.to_string(), serde_json::Value::from(*value));
+                break;
+            }
+            let child = node
+                .entry(part.to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            match child {
+                serde_json::Value::Object(m) => node = m,
+                _ => break,
+            }
+        }
+    }
+    serde_json::Value::Object(root)
+}
+
 /// What one worker counted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkerStats {
@@ -176,6 +204,8 @@ impl WorkerStats {
                         "shutdown": self.flows.shutdown,
                     },
                 },
+                "tcp": counter_map("tcp", &self.stream.named()),
+                "defrag": counter_map("defrag", &self.defrag.named()),
                 "detect": {
                     "alert": self.alerts,
                 },
