@@ -63,6 +63,8 @@ pub(crate) enum PayloadMode {
 #[derive(Debug, Clone)]
 pub(crate) struct BufferList {
     pub(crate) kind: BufferKind,
+    /// Applied to the buffer before inspection (and bsize).
+    pub(crate) transforms: Vec<crate::transform::Transform>,
     pub(crate) chain: Vec<Elem>,
     pub(crate) bsize: Vec<UintMatch>,
 }
@@ -111,7 +113,12 @@ impl CompiledRule {
                 .all(|f| f.check(vars))
     }
 
-    fn buffers_match(&self, input: &DetectInput<'_>, steps: &mut u32) -> bool {
+    fn buffers_match(
+        &self,
+        input: &DetectInput<'_>,
+        steps: &mut u32,
+        tb: &mut TransformBufs,
+    ) -> bool {
         self.buffers.iter().all(|list| {
             input
                 .buffers
@@ -119,8 +126,10 @@ impl CompiledRule {
                 .filter(|b| b.kind == list.kind)
                 .any(|b| {
                     *steps = 0;
-                    list.bsize.iter().all(|m| m.matches(b.data.len()))
-                        && (list.chain.is_empty() || inspect(&list.chain, b.data, steps))
+                    let data =
+                        crate::transform::apply_all(&list.transforms, b.data, &mut tb.a, &mut tb.b);
+                    list.bsize.iter().all(|m| m.matches(data.len()))
+                        && (list.chain.is_empty() || inspect(&list.chain, data, steps))
                 })
         })
     }
@@ -336,9 +345,17 @@ pub(crate) fn group_of(ip_proto: u8, to_server: bool) -> usize {
     class * 2 + usize::from(!to_server)
 }
 
+/// Reusable transform output buffers.
+#[derive(Debug, Default)]
+struct TransformBufs {
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
 /// Per-worker reusable matching state; never shared between threads.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    transforms: TransformBufs,
     candidates: Vec<u64>,
     exact_seen: Vec<u64>,
     nocase_seen: Vec<u64>,
@@ -402,6 +419,7 @@ impl RuleSet {
             steps: 0,
             no_flow: FlowVars::default(),
             thresholds: Table::default(),
+            transforms: TransformBufs::default(),
         }
     }
 
@@ -520,7 +538,7 @@ impl RuleSet {
                 }
                 if !rule.pre_matches(input, vars)
                     || !rule.payload_matches(input, &mut scratch.steps, stream_only)
-                    || !rule.buffers_match(input, &mut scratch.steps)
+                    || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
                 {
                     continue;
                 }

@@ -61,8 +61,9 @@
 //!   `tls.cert_subject`, `tls.certs`, `ja3.hash`, ... and `http_uri`, `file_data`,
 //!   `dns_query`, `tls_sni`, ...), `bsize`, `urilen`, transforms (`dotprefix`, ...): parsed;
 //!   a rule is active only for buffers the sensor enabled and provides in
-//!   [`DetectInput::buffers`], otherwise inactive. Transforms are not applied yet, so a rule
-//!   with one stays inactive.
+//!   [`DetectInput::buffers`], otherwise inactive. Transforms `dotprefix`, `to_lowercase`,
+//!   `to_uppercase`, `strip_whitespace`, `compress_whitespace`, `url_decode` are applied; a
+//!   rule with another transform (`to_md5`, `xor`, ...) stays inactive.
 //! * Flow: `flow` (`to_server`, `to_client`, `from_server`, `from_client`, `established`,
 //!   `not_established`, `stateless`, `only_stream`, `no_stream`), `flowbits` (`set`, `unset`,
 //!   `toggle`, `isset`, `isnotset` with `&`/`|`, `noalert`), `flowint` (numeric values),
@@ -96,6 +97,7 @@ mod pcre;
 mod ruleset;
 mod source;
 mod threshold;
+mod transform;
 mod vars;
 
 pub use detect::{RuleSet, Scratch};

@@ -247,6 +247,8 @@ pub(crate) struct List {
     pub(crate) bsize: Vec<UintMatch>,
     /// Transform names applied to the buffer, in order.
     pub(crate) transforms: Vec<String>,
+    /// The same, compiled (all of them when every one is implemented).
+    pub(crate) compiled_transforms: Vec<crate::transform::Transform>,
 }
 
 /// Everything the options of one rule say.
@@ -349,6 +351,7 @@ impl Lists {
             chain: Vec::new(),
             bsize: Vec::new(),
             transforms: Vec::new(),
+            compiled_transforms: Vec::new(),
         });
         self.lists.len() - 1
     }
@@ -686,13 +689,22 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
     // Payload list first, then buffers in first-use order.
     let mut all = lists.lists;
     all.sort_by_key(|l| l.id != ListId::Payload);
-    for l in &all {
+    for l in &mut all {
         if let ListId::Buffer(k) = l.id {
             if !features.has_buffer(k) {
                 mark_inactive(format!("buffer {}", k.name()));
-            } else if let Some(t) = l.transforms.first() {
+            } else if let Some(t) = l
+                .transforms
+                .iter()
+                .find(|t| crate::transform::Transform::from_name(t).is_none())
+            {
                 mark_inactive(format!("transform {t}"));
             }
+            l.compiled_transforms = l
+                .transforms
+                .iter()
+                .filter_map(|t| crate::transform::Transform::from_name(t))
+                .collect();
         }
     }
     out.inactive = inactive;

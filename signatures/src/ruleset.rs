@@ -293,6 +293,7 @@ impl RuleSetBuilder {
             .filter_map(|l| match l.id {
                 ListId::Buffer(kind) => Some(BufferList {
                     kind,
+                    transforms: l.compiled_transforms.clone(),
                     chain: l.chain.clone(),
                     bsize: l.bsize.clone(),
                 }),
@@ -351,7 +352,14 @@ fn prefilter_pattern(rule: &CompiledRule) -> Option<(&[u8], bool)> {
         rule.payload
             .iter()
             .flatten()
-            .chain(rule.buffers.iter().flat_map(|b| b.chain.iter()))
+            // Contents of transformed buffers match the transformed bytes, which the
+            // prefilter (scanning raw buffers) never sees.
+            .chain(
+                rule.buffers
+                    .iter()
+                    .filter(|b| b.transforms.is_empty())
+                    .flat_map(|b| b.chain.iter()),
+            )
             .filter_map(|e| match e {
                 Elem::Content(c) if !c.negated => Some(c),
                 _ => None,

@@ -518,3 +518,31 @@ alert ip any any -> any any (ttl:64; sid:4;)",
     p.dst_ip = "2001:db8::1".parse().unwrap();
     assert_eq!(fired(&rules, &p), vec![2, 4]);
 }
+
+#[test]
+fn transforms_on_enabled_buffers() {
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.enable_buffer(signatures::BufferKind::DnsQuery);
+    b.add_source(
+        "x.rules",
+        r#"alert udp any any -> any any (dns.query; dotprefix; content:".evil.com"; endswith; sid:1;)
+alert udp any any -> any any (dns.query; to_uppercase; content:"WWW."; startswith; bsize:12; sid:2;)
+alert udp any any -> any any (dns.query; to_md5; content:"|00|"; sid:3;)"#,
+    );
+    let (rules, report) = b.build();
+    assert_eq!(report.loaded, 2, "{:?}", report.rules);
+    assert_eq!(report.inactive_reasons.get("transform to_md5"), Some(&1));
+    let q = |name: &'static [u8]| {
+        let bufs = vec![signatures::AppBuffer {
+            kind: signatures::BufferKind::DnsQuery,
+            data: name,
+        }];
+        let mut p = tcp(b"");
+        p.ip_proto = 17;
+        let bufs: &'static [signatures::AppBuffer<'static>] = Box::leak(bufs.into_boxed_slice());
+        fired(&rules, &p.with_buffers(bufs))
+    };
+    assert_eq!(q(b"www.evil.com"), vec![1, 2]);
+    assert_eq!(q(b"evil.com"), vec![1]);
+    assert!(q(b"notevil.com").is_empty());
+}
