@@ -13,6 +13,8 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use sensor::capture::Timestamp;
 use sensor::decode::{decode, Decoded, LinkType};
 use sensor::flow::{EndReason, Flow, FlowTable};
+use sensor::stream::TcpStream;
+use signatures::FlowVars;
 
 const TS: Timestamp = Timestamp {
     secs: 1_700_000_000,
@@ -33,7 +35,7 @@ fn decoded(frames: &[Vec<u8>]) -> Vec<Decoded<'_>> {
         .collect()
 }
 
-fn noop(_: &Flow, _: EndReason) {}
+fn noop(_: &mut Flow, _: &mut TcpStream, _: &mut FlowVars, _: EndReason) {}
 
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_table");

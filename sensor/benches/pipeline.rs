@@ -18,7 +18,7 @@ use sensor::capture::{Frame, PcapFile, Timestamp};
 use sensor::decode::LinkType;
 use sensor::runtime::output::EventSink;
 use sensor::runtime::rules::load_rules;
-use sensor::runtime::worker::{Worker, WorkerConfig, DEFAULT_FLOW_CAPACITY};
+use sensor::runtime::worker::{Worker, WorkerConfig};
 
 /// Drops every event.
 struct Discard;
@@ -31,13 +31,7 @@ impl EventSink for Discard {
 }
 
 fn config() -> WorkerConfig {
-    WorkerConfig {
-        sensor_id: Arc::from("bench"),
-        verify_checksums: false,
-        flow_capacity: DEFAULT_FLOW_CAPACITY,
-        log_flows: true,
-        log_alerts: true,
-    }
+    WorkerConfig::new(Arc::from("bench"), 1)
 }
 
 fn demo_dir() -> PathBuf {
