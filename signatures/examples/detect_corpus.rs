@@ -35,6 +35,12 @@ fn main() {
     b.add_path(Path::new("/work/shared/corpus/rules/et-open-suricata-5.0"))
         .expect("ET Open");
     let (rules, _) = b.build();
+    for (i, (pats, mem, always)) in rules.prefilter_stats().into_iter().enumerate() {
+        println!(
+            "group {i}: {pats} patterns, {} KiB automaton, {always} always",
+            mem / 1024
+        );
+    }
     let inputs: Vec<DetectInput<'_>> = pkts
         .iter()
         .map(|p| {

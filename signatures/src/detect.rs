@@ -452,6 +452,22 @@ impl RuleSet {
         self.max_span
     }
 
+    /// Per prefilter group (transport x direction): (patterns, automaton heap bytes,
+    /// always-checked rules), for tuning and reports.
+    pub fn prefilter_stats(&self) -> Vec<(usize, usize, usize)> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let ac = |a: &Option<AhoCorasick>| a.as_ref().map_or(0, AhoCorasick::memory_usage);
+                (
+                    g.exact_owners.len() + g.nocase_owners.len(),
+                    ac(&g.exact) + ac(&g.nocase),
+                    g.always.iter().map(|w| w.count_ones() as usize).sum(),
+                )
+            })
+            .collect()
+    }
+
     fn check_scratch(&self, scratch: &mut Scratch) {
         if scratch.candidates.len() != words(self.rules.len())
             || scratch.exact_seen.len() != words(self.max_patterns)
