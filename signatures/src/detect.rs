@@ -30,7 +30,7 @@
 //!
 //! A stream match counts only when it ends after the chunk's `new_from` (the reassembler's
 //! contract), so each occurrence alerts once. Chains anchored with offset/depth/startswith are
-//! tried on the stream only when the chunk starts at stream offset 0. UDP/ICMP/other rules
+//! tried on the stream only when the chunk's data starts at stream offset 0. UDP/ICMP/other rules
 //! inspect the packet payload.
 //!
 //! # Post-match
@@ -145,7 +145,7 @@ impl CompiledRule {
             return !stream_only && inspect(chain, input.payload, steps);
         }
         if let Some(st) = stream_of(input) {
-            if !self.anchored || st.offset == 0 {
+            if !self.anchored || st.offset == st.new_from as u64 {
                 *steps = 0;
                 if inspect_stream(chain, st.data, st.new_from, steps) {
                     return true;

@@ -347,8 +347,10 @@ pub struct StreamData<'a> {
     pub data: &'a [u8],
     /// Index in `data` where the new bytes start.
     pub new_from: usize,
-    /// Stream offset (bytes since the start of this direction) of `data[0]`; rules anchored
-    /// with offset/depth/startswith inspect the stream only when this is 0.
+    /// Stream offset (bytes since the start of this direction) of `data[new_from]`, exactly
+    /// the sensor's `StreamChunk::offset`. Rules anchored with offset/depth/startswith
+    /// inspect the stream only when `data[0]` is the first byte of the stream
+    /// (`offset == new_from`).
     pub offset: u64,
     /// Direction of the chunk: true for client-to-server bytes. It must be the packet's
     /// direction (`flow.to_server`, with `flow.tracked`); a chunk of the other direction is

@@ -294,12 +294,13 @@ alert tcp any any -> any any (content:"x"; threshold: type both, track by_src, c
     .is_empty());
 }
 
-fn stream<'a>(payload: &'a [u8], data: &'a [u8], new_from: usize, offset: u64) -> DetectInput<'a> {
+/// `start` is the stream offset of `data[0]`.
+fn stream<'a>(payload: &'a [u8], data: &'a [u8], new_from: usize, start: u64) -> DetectInput<'a> {
     tcp(payload).with_stream(
         Some(StreamData {
             data,
             new_from,
-            offset,
+            offset: start + new_from as u64,
             to_server: true,
         }),
         true,
@@ -368,7 +369,7 @@ alert tcp any any -> any any (pcre:"/thr[e]{2}/"; sid:4;)"#,
         Some(StreamData {
             data: b"one two three",
             new_from: 3,
-            offset: 0,
+            offset: 3,
             to_server: true,
         }),
         true,

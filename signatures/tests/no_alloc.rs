@@ -62,7 +62,7 @@ alert ip any any -> any any (ttl:<5; sid:5;)"#,
         Some(StreamData {
             data: payload,
             new_from: 4,
-            offset: 0,
+            offset: 4,
             to_server: true,
         }),
         true,

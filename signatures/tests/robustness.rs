@@ -62,7 +62,7 @@ fn run_all(rules: &signatures::RuleSet, data: &[u8]) {
             Some(signatures::StreamData {
                 data,
                 new_from: half,
-                offset: 0,
+                offset: half as u64,
                 to_server: true,
             }),
             true,
