@@ -234,13 +234,15 @@ impl Tool for Sensor {
 }
 
 struct Suricata {
+    /// `suricata` (every ET Open rule) or `suricata-same-rules` (the sensor's subset).
+    label: &'static str,
     rules_file: PathBuf,
     classification: PathBuf,
 }
 
 impl Tool for Suricata {
     fn name(&self) -> &'static str {
-        "suricata"
+        self.label
     }
     fn command(&self, pcap: &Path, dir: &Path) -> Command {
         let mut c = Command::new("suricata");
@@ -350,6 +352,12 @@ fn time_runs(
         );
         if i + 1 == runs.max(1) {
             alerts = read_alerts(&tool.eve(&dir))?;
+            // The sensor's own summary (flows created, timed out, evicted) says why RSS is
+            // what it is.
+            let log = std::fs::read_to_string(dir.join("log.txt")).unwrap_or_default();
+            if let Some(line) = log.lines().rev().find(|l| l.starts_with("replay:")) {
+                println!("xtask: bench: {} {label}: {line}", tool.name());
+            }
         }
         all.push(m);
     }
@@ -383,7 +391,9 @@ fn startup(tool: &dyn Tool, one: &Path, runs: usize) -> Result<(Times, u64)> {
     ))
 }
 
-fn sensor_rules_loaded(bin: &Path, rules: &Path) -> Result<(u64, u64)> {
+/// Rules the sensor loads from `rules`: (loaded, skipped as unsupported, the text of each
+/// loaded rule, read back from its `file:line` location).
+fn sensor_rules_loaded(bin: &Path, rules: &Path) -> Result<(u64, u64, Vec<String>)> {
     let out = Command::new(bin)
         .args(["rules", "check", "--json", "--rules"])
         .arg(rules)
@@ -395,7 +405,31 @@ fn sensor_rules_loaded(bin: &Path, rules: &Path) -> Result<(u64, u64)> {
         .as_object()
         .map(|m| m.values().filter_map(Json::as_u64).sum())
         .unwrap_or(0);
-    Ok((v["loaded"].as_u64().unwrap_or(0), unsupported))
+    let mut files: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut texts = Vec::new();
+    for r in v["rules"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        if !r["skipped"].is_null() {
+            continue;
+        }
+        let Some((file, line)) = r["location"].as_str().and_then(|l| l.rsplit_once(':')) else {
+            continue;
+        };
+        let lines = files.entry(file.to_string()).or_insert_with(|| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        });
+        if let Some(text) = line
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| lines.get(n.wrapping_sub(1)))
+        {
+            texts.push(text.clone());
+        }
+    }
+    Ok((v["loaded"].as_u64().unwrap_or(0), unsupported, texts))
 }
 
 /// "N rules successfully loaded, M rules failed" from Suricata's log of a run.
@@ -445,7 +479,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 
 fn print_row(name: &str, f: &Figures) {
     println!(
-        "  {name:<9} {:>7} Gbit/s {:>7} Mpps (CPU time)  {:>7} Gbit/s (wall)  CPU {:>7.2} s - {:>6.2} s start-up  wall {:>7.2} s - {:>6.2} s  peak RSS {:>8}  alerts {}",
+        "  {name:<19} {:>7} Gbit/s {:>7} Mpps (CPU time)  {:>7} Gbit/s (wall)  CPU {:>7.2} s - {:>6.2} s start-up  wall {:>7.2} s - {:>6.2} s  peak RSS {:>8}  alerts {}",
         num(f.gbps()),
         num(f.mpps()),
         num(f.gbps_wall()),
@@ -548,12 +582,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rules: rules_dir.clone(),
     };
     let suricata = Suricata {
+        label: "suricata",
         rules_file,
+        classification: rules_dir.join("classification.config"),
+    };
+    // Suricata again with only the rules the sensor loads: the like-for-like detection load.
+    let (ours_loaded, ours_unsupported, subset) = sensor_rules_loaded(&sensor.bin, &rules_dir)?;
+    let subset_file = cache.join("et-open-sensor-subset.rules");
+    std::fs::write(&subset_file, subset.join("\n") + "\n")?;
+    let suricata_same = Suricata {
+        label: "suricata-same-rules",
+        rules_file: subset_file,
         classification: rules_dir.join("classification.config"),
     };
     let mut tools: Vec<&dyn Tool> = vec![&sensor];
     if !args.no_suricata {
         tools.push(&suricata);
+        tools.push(&suricata_same);
     }
 
     let mut main_figs = Vec::new();
@@ -570,7 +615,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         suricata_rules_loaded(&paths::target_dir().join("bench/runs/suricata-small64"))
     };
-    let (ours_loaded, ours_unsupported) = sensor_rules_loaded(&sensor.bin, &rules_dir)?;
+    let same_loaded = if args.no_suricata {
+        String::new()
+    } else {
+        suricata_rules_loaded(&paths::target_dir().join("bench/runs/suricata-same-rules-small64"))
+    };
 
     let ten = if args.no_10x {
         None
@@ -609,38 +658,49 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         meta["corpus"]["passes"],
     );
     println!(
-        "rules: ET Open ({}): sensor loaded {ours_loaded} ({ours_unsupported} skipped as unsupported); suricata: {}",
+        "rules: ET Open ({}): sensor loaded {ours_loaded} ({ours_unsupported} skipped as unsupported); suricata: {}; suricata-same-rules (the sensor's {} rules): {}",
         rules_dir.display(),
-        if args.no_suricata { "not run" } else { &suricata_loaded }
+        if args.no_suricata { "not run" } else { &suricata_loaded },
+        subset.len(),
+        if args.no_suricata { "not run" } else { &same_loaded },
     );
     println!("runs: {runs} per tool and capture; rates use the median CPU time (user+sys) minus the median start-up's (one-packet capture), wall-clock rates alongside (this machine is shared: wall times are noisy)");
     println!("\nmixed capture:");
     for (t, f) in tools.iter().zip(&main_figs) {
         print_row(t.name(), f);
     }
-    if let [ours, theirs] = main_figs.as_slice() {
-        println!(
-            "  ratio sensor/suricata: {} throughput (CPU time), {} (wall), {:.2}x peak RSS",
-            ratio(ours.gbps(), theirs.gbps()),
-            ratio(ours.gbps_wall(), theirs.gbps_wall()),
-            ours.rss_kib as f64 / theirs.rss_kib.max(1) as f64
-        );
-        print_alert_diff(&ours.alerts, &theirs.alerts);
+    if let [ours, rest @ ..] = main_figs.as_slice() {
+        for (t, theirs) in tools.iter().skip(1).zip(rest) {
+            println!(
+                "  ratio sensor/{}: {} throughput (CPU time), {} (wall), {:.2}x peak RSS",
+                t.name(),
+                ratio(ours.gbps(), theirs.gbps()),
+                ratio(ours.gbps_wall(), theirs.gbps_wall()),
+                ours.rss_kib as f64 / theirs.rss_kib.max(1) as f64
+            );
+        }
+        for (t, theirs) in tools.iter().skip(1).zip(rest) {
+            println!("  alerts, sensor vs {}:", t.name());
+            print_alert_diff(&ours.alerts, &theirs.alerts);
+        }
     }
     println!("\n64-byte frames ({} packets):", small_meta["packets"]);
     for (t, f) in tools.iter().zip(&small_figs) {
         print_row(t.name(), f);
     }
-    if let [ours, theirs] = small_figs.as_slice() {
-        println!(
-            "  ratio sensor/suricata: {} Mpps",
-            ratio(ours.mpps(), theirs.mpps())
-        );
+    if let [ours, rest @ ..] = small_figs.as_slice() {
+        for (t, theirs) in tools.iter().skip(1).zip(rest) {
+            println!(
+                "  ratio sensor/{}: {} Mpps",
+                t.name(),
+                ratio(ours.mpps(), theirs.mpps())
+            );
+        }
     }
     println!("\nstart-up (one packet, rules loaded): ");
     for ((t, f), rss) in tools.iter().zip(&main_figs).zip(&startup_rss) {
         println!(
-            "  {:<9} {:.2} s wall, {:.2} s CPU, peak RSS {}",
+            "  {:<19} {:.2} s wall, {:.2} s CPU, peak RSS {}",
             t.name(),
             f.startup.wall.as_secs_f64(),
             f.startup.cpu.as_secs_f64(),
