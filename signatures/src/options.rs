@@ -517,6 +517,13 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                     Ok(())
                 }
             }),
+            "threshold" | "detection_filter"
+                if opt.value.is_some_and(|v| v.text.contains("unique_on")) =>
+            {
+                // Suricata 8: count distinct ports.
+                out.unsupported = Some(format!("keyword {name}:unique_on"));
+                Ok(())
+            }
             "threshold" | "detection_filter" => value(opt).and_then(|v| {
                 let spec = threshold::parse(v, name == "detection_filter")?;
                 if out.thresholds.iter().any(|t| {
@@ -598,11 +605,20 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
             n if hdrkw::KEYWORDS.contains(&n) => {
                 hdrkw::parse(n, opt.value, opt.name.start).map(|t| out.header_tests.push(t))
             }
-            n if buffers::sticky(n).is_some() => no_value(opt).map(|()| {
-                if let Some(k) = buffers::sticky(n) {
-                    lists.cur = lists.index(ListId::Buffer(k));
+            n if buffers::sticky(n).is_some() => {
+                // Suricata 8 `=>` rules name the direction: `file.data:to_client;`.
+                if let Some(v) = opt.value.map(|v| v.text.trim()) {
+                    if v == "to_client" || v == "to_server" {
+                        out.unsupported = Some(format!("keyword {n}:{v}"));
+                        continue;
+                    }
                 }
-            }),
+                no_value(opt).map(|()| {
+                    if let Some(k) = buffers::sticky(n) {
+                        lists.cur = lists.index(ListId::Buffer(k));
+                    }
+                })
+            }
             n if buffers::modifier(n).is_some() => no_value(opt).and_then(|()| {
                 let Some(k) = buffers::modifier(n) else {
                     return Ok(());

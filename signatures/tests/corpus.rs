@@ -225,7 +225,7 @@ fn suricata_verify_rules() {
         .collect();
     dirs.sort();
     // One builder per test: sids repeat across tests.
-    let (mut total, mut loaded, mut unsupported) = (0, 0, 0);
+    let (mut total, mut loaded, mut unsupported, mut inactive) = (0, 0, 0, 0);
     let mut errors = Vec::new();
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for d in dirs {
@@ -238,6 +238,7 @@ fn suricata_verify_rules() {
         let (_, report) = b.build();
         total += report.rules.len();
         loaded += report.loaded;
+        inactive += report.inactive;
         unsupported += report.unsupported_total();
         for (r, n) in report.unsupported {
             *reasons.entry(r).or_default() += n;
@@ -245,7 +246,7 @@ fn suricata_verify_rules() {
         errors.extend(report.errors);
     }
     println!(
-        "suricata-verify: {total} rules: {loaded} loaded, {unsupported} unsupported, {} errors",
+        "suricata-verify: {total} rules: {loaded} loaded, {inactive} inactive, {unsupported} unsupported, {} errors",
         errors.len()
     );
     let mut reasons: Vec<_> = reasons.into_iter().collect();
@@ -256,4 +257,5 @@ fn suricata_verify_rules() {
     for e in &errors {
         println!("  error: {e}");
     }
+    assert!(errors.is_empty(), "valid Suricata rules rejected");
 }
