@@ -42,6 +42,7 @@ const SUPPORTED: &[&str] = &[
     "metadata",
     "target",
     "content",
+    "uricontent",
     "nocase",
     "offset",
     "depth",
@@ -602,6 +603,21 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                 out_pcre_at(&mut list.chain, v.start);
                 Ok(())
             }),
+            "uricontent" => {
+                // Snort's `uricontent:"x"` is `content:"x"; http_uri;`.
+                let idx = lists.index(ListId::Buffer(BufferKind::HttpUri));
+                let r = chain_option(
+                    &mut lists.lists[idx].chain,
+                    opt,
+                    "content",
+                    &mut fast_pattern_seen,
+                    &mut vars,
+                );
+                if r.is_ok() {
+                    lists.last = Some(idx);
+                }
+                r
+            }
             n if hdrkw::KEYWORDS.contains(&n) => {
                 hdrkw::parse(n, opt.value, opt.name.start).map(|t| out.header_tests.push(t))
             }

@@ -547,3 +547,23 @@ alert udp any any -> any any (dns.query; to_md5; content:"|00|"; sid:3;)"#,
     assert_eq!(q(b"evil.com"), vec![1]);
     assert!(q(b"notevil.com").is_empty());
 }
+
+#[test]
+fn uricontent_is_content_in_http_uri() {
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.enable_buffer(signatures::BufferKind::HttpUri);
+    b.add_source(
+        "x.rules",
+        r#"alert tcp any any -> any any (uricontent:"/ADMIN"; nocase; sid:1;)"#,
+    );
+    let (rules, report) = b.build();
+    assert_eq!(report.loaded, 1, "{:?}", report.rules);
+    let bufs = [signatures::AppBuffer {
+        kind: signatures::BufferKind::HttpUri,
+        data: b"/admin/x",
+    }];
+    assert_eq!(fired(&rules, &tcp(b"").with_buffers(&bufs)), vec![1]);
+    assert!(fired(&rules, &tcp(b"/admin")).is_empty());
+    let (_, report) = load(r#"alert tcp any any -> any any (uricontent:"/x"; sid:1;)"#);
+    assert_eq!(report.inactive_reasons.get("buffer http.uri"), Some(&1));
+}
