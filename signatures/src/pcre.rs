@@ -10,7 +10,8 @@
 //!
 //! Bounded work: every regex carries `(*LIMIT_MATCH=…)` and `(*LIMIT_DEPTH=…)` (Suricata's
 //! `pcre.match-limit` 3500 and `match-limit-recursion` 1500 defaults; JIT honours the match
-//! limit), and the JIT stack is capped; hitting a limit is "no match", never a hang. Patterns
+//! limit), and the JIT uses PCRE2's default 32 KiB stack; hitting a limit is "no match", never
+//! a hang or a crash. Patterns
 //! of rules loaded inactive are compiled without JIT, only to report syntax errors.
 //!
 //! Memory: the `pcre2` crate keeps one match-data block per regex and thread in a pool whose
@@ -26,8 +27,6 @@ use crate::lexer::{shown, Perr, Token};
 pub(crate) const MATCH_LIMIT: u32 = 3500;
 /// Suricata's default `pcre.match-limit-recursion`.
 pub(crate) const DEPTH_LIMIT: u32 = 1500;
-/// JIT stack cap per thread.
-const JIT_STACK: usize = 512 * 1024;
 
 /// A parsed (not yet compiled) pcre keyword.
 #[derive(Debug, Clone)]
@@ -153,7 +152,10 @@ impl PcreSpec {
             .multi_line(self.multiline)
             .extended(self.extended);
         if jit {
-            b.jit_if_available(true).max_jit_stack_size(Some(JIT_STACK));
+            // No custom JIT stack: the pcre2 crate would allocate one per regex and thread
+            // (32 KiB each, tens of MB per worker for a public rule set); PCRE2's default
+            // 32 KiB stack bounds recursion instead, and hitting it is "no match".
+            b.jit_if_available(true);
         }
         let regex = b
             .build(&full)
