@@ -139,6 +139,11 @@ impl CompiledRule {
         let Some(chain) = &self.payload else {
             return !stream_only;
         };
+        // Suricata's SIG_MASK_REQUIRE_PAYLOAD: a rule with payload keywords (even only
+        // negated ones) is not evaluated on a packet with neither payload nor stream data.
+        if input.payload.is_empty() && stream_of(input).is_none() {
+            return false;
+        }
         let tcp = input.ip_proto == 6;
         if !tcp || self.mode == PayloadMode::Packet {
             *steps = 0;

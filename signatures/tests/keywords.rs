@@ -344,6 +344,11 @@ fn stream_matches_straddle_segments_once() {
     // dsize rules inspect packets only.
     let r = one(r#"alert tcp any any -> any any (dsize:<10; content:"ab"; sid:1;)"#);
     assert!(!hit(&r, &stream(b"b", b"ab", 1, 0)));
+    // No payload and no stream data: payload rules are not evaluated (even negated-only);
+    // with stream data they are.
+    let r = one(r#"alert tcp any any -> any any (content:!"evil"; sid:1;)"#);
+    assert!(!hit(&r, &tcp(b"")));
+    assert!(hit(&r, &stream(b"", b"good", 0, 0)));
     // UDP rules ignore the stream.
     let r = one(r#"alert udp any any -> any any (content:"ab"; sid:1;)"#);
     let mut u = stream(b"ab", b"zz", 0, 0);
