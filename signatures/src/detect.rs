@@ -578,7 +578,10 @@ impl RuleSet {
                         rule.meta.sid,
                         input.src_ip,
                         input.dst_ip,
-                        input.ts_secs,
+                        input
+                            .ts_secs
+                            .saturating_mul(1_000_000)
+                            .saturating_add(u64::from(input.ts_usecs)),
                     ) {
                         alert = false;
                     }

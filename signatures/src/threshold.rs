@@ -167,7 +167,8 @@ fn ip_bits(ip: IpAddr) -> u128 {
 }
 
 impl Table {
-    /// Records a match of rule (gid, sid) at time `now` and says whether it may alert.
+    /// Records a match of rule (gid, sid) at time `now` (microseconds since the epoch) and
+    /// says whether it may alert.
     pub(crate) fn allow(
         &mut self,
         spec: &Spec,
@@ -212,7 +213,9 @@ impl Table {
                 oldest = age;
             }
         }
-        let seconds = u64::from(spec.seconds);
+        // Suricata (detect-engine-threshold.c): a window is [start, start + seconds], inclusive,
+        // at microsecond precision.
+        let window = u64::from(spec.seconds).saturating_mul(1_000_000);
         let c = spec.count;
         let Some(idx) = found else {
             let Some(e) = self.slots.get_mut(victim) else {
@@ -230,39 +233,23 @@ impl Table {
             };
             return match spec.kind {
                 Kind::Limit => true,
-                Kind::Threshold | Kind::Both => {
-                    if c <= 1 {
-                        if spec.kind == Kind::Threshold {
-                            e.count = 0;
-                        }
-                        true
-                    } else {
-                        false
-                    }
-                }
-                Kind::DetectionFilter => c == 0,
+                Kind::Threshold | Kind::Both => c == 1,
+                Kind::DetectionFilter => false,
             };
         };
         let Some(e) = self.slots.get_mut(idx) else {
             return true;
         };
         e.last_seen = now;
-        let in_window = now.saturating_sub(e.window_start) < seconds;
-        if !in_window {
+        if now > e.window_start.saturating_add(window) {
+            // Expired: a new window starts with this match.
             e.window_start = now;
             e.count = 1;
             return match spec.kind {
                 Kind::Limit => true,
-                Kind::Threshold => {
-                    if c <= 1 {
-                        e.count = 0;
-                        true
-                    } else {
-                        false
-                    }
-                }
-                Kind::Both => c <= 1,
-                Kind::DetectionFilter => c == 0,
+                Kind::Both => c == 1,
+                // Suricata does not alert on the match that restarts these windows.
+                Kind::Threshold | Kind::DetectionFilter => false,
             };
         }
         e.count = e.count.saturating_add(1);
@@ -300,7 +287,7 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap_or(IpAddr::V4(0.into()));
         times
             .iter()
-            .map(|&ts| t.allow(&s, 1, 7, ip, ip, ts))
+            .map(|&ts| t.allow(&s, 1, 7, ip, ip, ts * 1_000_000))
             .collect()
     }
 
@@ -308,9 +295,15 @@ mod tests {
     fn limit_threshold_both_filter() {
         let l = run(spec(Kind::Limit, 2, 60), &[0, 1, 2, 3, 61, 62, 63]);
         assert_eq!(l, [true, true, false, false, true, true, false]);
+        // The window end is inclusive: 60 is still in the window that started at 0.
+        let l = run(spec(Kind::Limit, 1, 60), &[0, 60, 61]);
+        assert_eq!(l, [true, false, true]);
         let t = run(spec(Kind::Threshold, 3, 60), &[0, 1, 2, 3, 4, 5]);
         assert_eq!(t, [false, false, true, false, false, true]);
-        let b = run(spec(Kind::Both, 2, 60), &[0, 1, 2, 3, 61, 62]);
+        // count 1: every match alerts, except the one restarting an expired window.
+        let t = run(spec(Kind::Threshold, 1, 10), &[0, 1, 20, 21]);
+        assert_eq!(t, [true, true, false, true]);
+        let b = run(spec(Kind::Both, 2, 60), &[0, 1, 2, 3, 62, 63]);
         assert_eq!(b, [false, true, false, false, false, true]);
         let d = run(spec(Kind::DetectionFilter, 2, 60), &[0, 1, 2, 3, 70]);
         assert_eq!(d, [false, false, true, true, false]);
