@@ -180,6 +180,8 @@ pub(crate) struct Header {
     dst: IpSet,
     dst_ports: PortSet,
     bidirectional: bool,
+    /// App-layer protocol named in the header (`http`, `dns`, ...), canonical name.
+    pub(crate) app: Option<&'static str>,
 }
 
 impl Header {
@@ -212,6 +214,11 @@ impl Header {
         if !self.proto.matches(input) {
             return false;
         }
+        if let Some(app) = self.app {
+            if input.app_proto.map(canonical_app) != Some(app) {
+                return false;
+            }
+        }
         let forward = self.src.contains(input.src_ip)
             && self.dst.contains(input.dst_ip)
             && self.src_ports.contains(input.src_port)
@@ -232,6 +239,26 @@ pub(crate) enum HeaderOutcome {
     /// app-layer parser, so it loads inactive with this reason.
     Inactive(Header, String),
     Unsupported(String),
+}
+
+/// The canonical name of an app-layer protocol (`ssl` is `tls`, `http1` is `http`).
+pub(crate) fn canonical_app(name: &str) -> &'static str {
+    let lower = name.to_ascii_lowercase();
+    let lower = match lower.as_str() {
+        "ssl" => "tls",
+        "http1" => "http",
+        "ike" => "ikev2",
+        other => APP_PROTOCOLS
+            .iter()
+            .find(|p| **p == other)
+            .copied()
+            .unwrap_or("?"),
+    };
+    APP_PROTOCOLS
+        .iter()
+        .find(|p| **p == lower)
+        .copied()
+        .unwrap_or("?")
 }
 
 /// App-layer protocol names Suricata accepts in rule headers.
@@ -378,6 +405,7 @@ pub(crate) fn parse_header(
     }
     let name = proto_tok.text.to_ascii_lowercase();
     if proto.is_none() && APP_PROTOCOLS.contains(&name.as_str()) {
+        let app = canonical_app(&name);
         return Ok(HeaderOutcome::Inactive(
             Header {
                 action,
@@ -387,6 +415,7 @@ pub(crate) fn parse_header(
                 dst,
                 dst_ports,
                 bidirectional,
+                app: Some(app),
             },
             format!("protocol {name}"),
         ));
@@ -405,6 +434,7 @@ pub(crate) fn parse_header(
         dst,
         dst_ports,
         bidirectional,
+        app: None,
     }))
 }
 

@@ -7,6 +7,7 @@
 //! ```ignore
 //! let mut builder = RuleSetBuilder::new(Vars::suricata_defaults());
 //! builder.enable_byte_keywords(true).enable_extra_protocols(true);
+//! // builder.enable_app_protocol("http");         // once the sensor detects HTTP flows
 //! // builder.enable_buffer(BufferKind::HttpUri);   // once an app-layer parser fills it
 //! // builder.inherit_var_ids(&old_rules);          // on reload: keep flowbit ids stable
 //! builder.add_path(Path::new("rules/"))?;          // file or directory of *.rules; Err if unreadable
@@ -44,7 +45,9 @@
 //!   `any`, IPv4/IPv6 addresses, CIDRs (also `a.b.c.d/netmask`), `low-high` ranges, `[lists]`,
 //!   `!` negation and `$VARS` (nested, negated, cycles are errors); ports `any`, `80`, `1024:`,
 //!   `:1023`, `[80,8000:8080]`, `!80`, `$VARS`; `->` and `<>`. App-layer protocols (`http`,
-//!   `dns`, `tls`, `smtp`, `ftp`, `smb`, `ssh`, ...) parse and load *inactive*.
+//!   `dns`, `tls`, `smtp`, `ftp`, `smb`, `ssh`, ...) parse and load *inactive* unless the
+//!   sensor declares it detects them ([`RuleSetBuilder::enable_app_protocol`]); then they
+//!   match flows whose [`DetectInput::app_proto`] names the protocol.
 //! * Identity: `msg`, `sid` (required), `rev`, `gid`, `classtype` (Suricata's table),
 //!   `priority`, `reference`, `metadata`, `target`; `tag` and `prefilter` are accepted (they do
 //!   not change what matches).
@@ -193,6 +196,10 @@ pub struct DetectInput<'a> {
     pub buffers: &'a [AppBuffer<'a>],
     /// TCP session sizes for `stream_size` (None: no TCP session; such rules do not match).
     pub stream_size: Option<StreamSizes>,
+    /// App-layer protocol detected on the flow (`"http"`, `"dns"`, `"tls"`, ...; None while
+    /// unknown). Rules with an app-layer protocol in their header match only such flows (see
+    /// [`RuleSetBuilder::enable_app_protocol`]).
+    pub app_proto: Option<&'a str>,
 }
 
 /// Per-direction TCP sequence progress, as Suricata's `stream_size` reads it: for each side,
@@ -226,6 +233,7 @@ impl Default for DetectInput<'_> {
             payload_in_stream: false,
             buffers: &[],
             stream_size: None,
+            app_proto: None,
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct RuleSetBuilder {
     features: Features,
     inactive: Vec<RuleMeta>,
     names: VarNames,
+    /// App-layer protocols the sensor detects (canonical names).
+    app_protocols: Vec<&'static str>,
 }
 
 impl RuleSetBuilder {
@@ -46,7 +48,20 @@ impl RuleSetBuilder {
             features: Features::default(),
             inactive: Vec::new(),
             names: VarNames::default(),
+            app_protocols: Vec::new(),
         }
+    }
+
+    /// Declares that the sensor detects app-layer protocol `name` (`http`, `dns`, `tls`, ...)
+    /// and sets [`crate::DetectInput::app_proto`] on the packets of such flows, so rules with
+    /// that protocol in their header load active (if their buffers are enabled too) and match
+    /// only those flows. Affects rules added afterwards.
+    pub fn enable_app_protocol(&mut self, name: &str) -> &mut Self {
+        let app = crate::header::canonical_app(name);
+        if app != "?" && !self.app_protocols.contains(&app) {
+            self.app_protocols.push(app);
+        }
+        self
     }
 
     /// Declares that the sensor provides app-layer buffer `kind` (fills it in
@@ -184,7 +199,9 @@ impl RuleSetBuilder {
         let header = match header {
             HeaderOutcome::Parsed(h) => Ok(h),
             HeaderOutcome::Inactive(h, reason) => {
-                inactive = Some(reason);
+                if !h.app.is_some_and(|a| self.app_protocols.contains(&a)) {
+                    inactive = Some(reason);
+                }
                 Ok(h)
             }
             HeaderOutcome::Unsupported(reason) => Err(reason),

@@ -572,3 +572,32 @@ fn uricontent_is_content_in_http_uri() {
     let (_, report) = load(r#"alert tcp any any -> any any (uricontent:"/x"; sid:1;)"#);
     assert_eq!(report.inactive_reasons.get("buffer http.uri"), Some(&1));
 }
+
+#[test]
+fn app_layer_header_protocols_once_enabled() {
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.enable_app_protocol("http")
+        .enable_app_protocol("ssl")
+        .enable_buffer(signatures::BufferKind::HttpUri);
+    b.add_source(
+        "x.rules",
+        r#"alert http any any -> any any (http.uri; content:"/x"; sid:1;)
+alert tls any any -> any any (sid:2;)
+alert dns any any -> any any (sid:3;)
+alert http any any -> any any (http.method; content:"GET"; sid:4;)"#,
+    );
+    let (rules, report) = b.build();
+    assert_eq!(report.loaded, 2, "{:?}", report.rules);
+    assert_eq!(report.inactive_reasons.get("protocol dns"), Some(&1));
+    assert_eq!(report.inactive_reasons.get("buffer http.method"), Some(&1));
+    let bufs = [signatures::AppBuffer {
+        kind: signatures::BufferKind::HttpUri,
+        data: b"/x",
+    }];
+    let mut p = tcp(b"GET /x").with_buffers(&bufs);
+    assert!(fired(&rules, &p).is_empty());
+    p.app_proto = Some("http");
+    assert_eq!(fired(&rules, &p), vec![1]);
+    p.app_proto = Some("tls");
+    assert_eq!(fired(&rules, &p), vec![2]);
+}
