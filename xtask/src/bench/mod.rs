@@ -13,6 +13,18 @@
 //!    median wall time, subtracts the median start-up, and prints Gbit/s, Mpps, peak RSS
 //!    (GNU time), rules loaded, alerts and the per-sid alert differences.
 //!
+//! Reading the figures:
+//! * Rates are computed from CPU time (user + system, GNU time) minus the start-up's, because
+//!   on a shared 2-core box wall time mostly measures the neighbours; wall rates are printed
+//!   alongside. A rate is `n/a` when the run is not clearly longer than the start-up (Suricata
+//!   needs ~20 s of CPU to load all of ET Open, so `--quick` cannot measure it).
+//! * `suricata-same-rules` runs Suricata with only the rules the sensor loads (from `sensor
+//!   rules check --json`): the like-for-like detection load and the alert comparison that
+//!   should agree. Full Suricata also parses HTTP/DNS/TLS and logs them; the sensor does not
+//!   yet.
+//! * Peak RSS grows with the flow table until it reaches its capacity (65,536 flows per
+//!   worker by default), then stays flat: compare the 10x run's flow counters (evictions).
+//!
 //! These are figures, not a test: nothing here fails on a slow result.
 
 mod gen;
