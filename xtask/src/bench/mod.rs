@@ -413,14 +413,21 @@ fn sensor_rules_loaded(bin: &Path, rules: &Path) -> Result<(u64, u64, Vec<String
         .context("running sensor rules check")?;
     let v: Json =
         serde_json::from_slice(&out.stdout).context("sensor rules check --json output")?;
+    // Older sensors print `loaded` and an `unsupported` map; newer ones `rules_loaded`,
+    // `rules_inactive` (loaded, but for a protocol not parsed yet) and `rules_skipped`.
     let unsupported: u64 = v["unsupported"]
         .as_object()
         .map(|m| m.values().filter_map(Json::as_u64).sum())
+        .unwrap_or(0)
+        .max(v["rules_skipped"].as_u64().unwrap_or(0) + v["rules_inactive"].as_u64().unwrap_or(0));
+    let loaded = v["rules_loaded"]
+        .as_u64()
+        .or_else(|| v["loaded"].as_u64())
         .unwrap_or(0);
     let mut files: std::collections::HashMap<String, Vec<String>> = Default::default();
     let mut texts = Vec::new();
     for r in v["rules"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        if !r["skipped"].is_null() {
+        if !r["skipped"].is_null() || !r["inactive"].is_null() {
             continue;
         }
         let Some((file, line)) = r["location"].as_str().and_then(|l| l.rsplit_once(':')) else {
@@ -441,7 +448,7 @@ fn sensor_rules_loaded(bin: &Path, rules: &Path) -> Result<(u64, u64, Vec<String
             texts.push(text.clone());
         }
     }
-    Ok((v["loaded"].as_u64().unwrap_or(0), unsupported, texts))
+    Ok((loaded, unsupported, texts))
 }
 
 /// "N rules successfully loaded, M rules failed" from Suricata's log of a run.
@@ -670,7 +677,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         meta["corpus"]["passes"],
     );
     println!(
-        "rules: ET Open ({}): sensor loaded {ours_loaded} ({ours_unsupported} skipped as unsupported); suricata: {}; suricata-same-rules (the sensor's {} rules): {}",
+        "rules: ET Open ({}): sensor loaded {ours_loaded} ({ours_unsupported} skipped or inactive); suricata: {}; suricata-same-rules (the sensor's {} rules): {}",
         rules_dir.display(),
         if args.no_suricata { "not run" } else { &suricata_loaded },
         subset.len(),
