@@ -5,7 +5,12 @@ use libfuzzer_sys::fuzz_target;
 use sensor::decode::{decode, LinkType};
 
 fuzz_target!(|data: &[u8]| {
-    for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null] {
+    for link in [
+        LinkType::Ethernet,
+        LinkType::RawIp,
+        LinkType::LinuxSll,
+        LinkType::Null,
+    ] {
         let _ = decode(link, data, true);
         let _ = decode(link, data, false);
     }

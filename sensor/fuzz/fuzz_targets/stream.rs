@@ -8,9 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sensor::decode::TcpFlags;
-use sensor::stream::{
-    OverlapPolicy, Reassembler, StreamConfig, TcpSegment, TcpStream, CHUNK_SIZE,
-};
+use sensor::stream::{OverlapPolicy, Reassembler, StreamConfig, TcpSegment, TcpStream, CHUNK_SIZE};
 
 const FLOWS: usize = 3;
 const MEMCAP_CHUNKS: usize = 8;
@@ -69,8 +67,9 @@ fuzz_target!(|data: &[u8]| {
         lookbehind,
         max_chunk: 700,
     });
-    let mut flows: Vec<(TcpStream, Seen)> =
-        (0..FLOWS).map(|_| (TcpStream::default(), Seen::default())).collect();
+    let mut flows: Vec<(TcpStream, Seen)> = (0..FLOWS)
+        .map(|_| (TcpStream::default(), Seen::default()))
+        .collect();
     let payload_src: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     // Records of 8 bytes: flow/direction/tfo, flags, seq delta (i16, scaled), ack delta,
     // payload length (u16), and whether the payload is the pattern or zeros.
@@ -110,12 +109,18 @@ fuzz_target!(|data: &[u8]| {
         };
         let (s, seen) = &mut flows[flow];
         let out = r.on_segment(s, to_server, &seg);
-        if out.events.contains(sensor::stream::StreamEvents::SESSION_REUSE) {
+        if out
+            .events
+            .contains(sensor::stream::StreamEvents::SESSION_REUSE)
+        {
             *seen = Seen::default();
         }
         drain(&mut r, s, seen, lookbehind);
         let c = r.counters();
-        assert!(c.chunks_in_use as usize <= MEMCAP_CHUNKS, "memcap respected");
+        assert!(
+            c.chunks_in_use as usize <= MEMCAP_CHUNKS,
+            "memcap respected"
+        );
         assert!(s.chunks() <= 5, "per-flow limit respected");
     }
     for (s, seen) in &mut flows {

@@ -45,8 +45,12 @@ fuzz_target!(|data: &[u8]| {
         tracked: true,
     };
     let base = DetectInput::new(
-        "10.0.0.1".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-        "192.0.2.1".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        "10.0.0.1"
+            .parse()
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        "192.0.2.1"
+            .parse()
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
         40000,
         80,
         6,
@@ -73,5 +77,8 @@ fuzz_target!(|data: &[u8]| {
             *h += 1;
         }
     });
-    assert!(hits.iter().all(|&n| n <= 1), "a rule alerted twice on one packet");
+    assert!(
+        hits.iter().all(|&n| n <= 1),
+        "a rule alerted twice on one packet"
+    );
 });
