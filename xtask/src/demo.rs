@@ -109,7 +109,11 @@ fn short_time(ts: &str) -> String {
 }
 
 fn endpoint(record: &Json, ip: &str, port: &str) -> String {
+    // EVE writes IPv6 expanded, as Suricata does; a table reads better compressed.
     let ip_text = text(record, &[ip]);
+    let ip_text = ip_text
+        .parse::<std::net::IpAddr>()
+        .map_or(ip_text, |a| a.to_string());
     let port_text = text(record, &[port]);
     let ip_text = if ip_text.contains(':') {
         format!("[{ip_text}]")
@@ -272,6 +276,8 @@ mod tests {
         let r = serde_json::json!({"src_ip":"2001:db8::1","src_port":80,"dest_ip":"10.0.0.1"});
         assert_eq!(endpoint(&r, "src_ip", "src_port"), "[2001:db8::1]:80");
         assert_eq!(endpoint(&r, "dest_ip", "dest_port"), "10.0.0.1");
+        let r = serde_json::json!({"src_ip":"2001:0db8:0000:0000:0000:0000:0000:0001"});
+        assert_eq!(endpoint(&r, "src_ip", "src_port"), "[2001:db8::1]");
         assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }
