@@ -81,9 +81,9 @@ fn corpus_events_do_not_depend_on_worker_count() {
         "these captures alert on ET Open: {}",
         one.len()
     );
-    // Threshold and detection_filter state is per worker (a documented difference from
-    // Suricata's global host table): which packet of a thresholded rule alerts may depend on
-    // how flows are spread. Everything else must be identical.
+    // Threshold and detection_filter state is shared by the workers, but which packet of a
+    // thresholded rule alerts first within a window depends on thread timing. Everything
+    // else must be identical.
     let thresholded = thresholded_sids(Path::new(rules));
     assert!(!thresholded.is_empty());
     let keep = |lines: Vec<String>| -> Vec<String> {

@@ -41,6 +41,7 @@
 //! (Suricata's flowbits sig ordering), otherwise load order.
 
 use aho_corasick::{AhoCorasick, Input};
+use std::sync::{Arc, Mutex};
 
 use crate::content::{inspect, inspect_stream, Elem};
 use crate::flowvars::{FlowVars, Flowbits, Flowint, VarNames};
@@ -370,13 +371,23 @@ pub struct Scratch {
     steps: u32,
     /// Flow variables for calls without a flow (`detect`).
     no_flow: FlowVars,
-    thresholds: Table,
+    /// Threshold/detection_filter state. Scratches that [`Scratch::share_thresholds`] use one
+    /// table, as Suricata keeps one global table; it is locked only when a rule with a
+    /// threshold has matched, never per packet.
+    thresholds: Arc<Mutex<Table>>,
 }
 
 impl Scratch {
     /// Threshold entries evicted so far because the table was full.
     pub fn threshold_evictions(&self) -> u64 {
-        self.thresholds.evictions
+        self.thresholds.lock().map_or(0, |t| t.evictions)
+    }
+
+    /// Makes this scratch count thresholds in `other`'s table, so that several workers
+    /// rate-limit a rule together (by source, destination or rule) instead of each on its
+    /// own. Which worker's packet alerts first within a window then depends on timing.
+    pub fn share_thresholds(&mut self, other: &Scratch) {
+        self.thresholds = Arc::clone(&other.thresholds);
     }
 }
 
@@ -423,7 +434,7 @@ impl RuleSet {
             matched: vec![0; words(self.rules.len())],
             steps: 0,
             no_flow: FlowVars::default(),
-            thresholds: Table::default(),
+            thresholds: Arc::new(Mutex::new(Table::default())),
             transforms: TransformBufs::default(),
         }
     }
@@ -479,7 +490,7 @@ impl RuleSet {
             || scratch.matched.len() != words(self.rules.len())
         {
             // A scratch from another rule set: resize once (the only allocation path).
-            let thresholds = std::mem::take(&mut scratch.thresholds);
+            let thresholds = Arc::clone(&scratch.thresholds);
             *scratch = self.scratch();
             scratch.thresholds = thresholds;
         }
@@ -571,19 +582,27 @@ impl RuleSet {
                     f.apply(vars);
                 }
                 let mut alert = !rule.noalert;
-                for t in &rule.thresholds {
-                    if !scratch.thresholds.allow(
-                        t,
-                        rule.meta.gid,
-                        rule.meta.sid,
-                        input.src_ip,
-                        input.dst_ip,
-                        input
-                            .ts_secs
-                            .saturating_mul(1_000_000)
-                            .saturating_add(u64::from(input.ts_usecs)),
-                    ) {
-                        alert = false;
+                if !rule.thresholds.is_empty() {
+                    // A poisoned lock only means another worker panicked mid-update; the
+                    // table is still a valid table, so keep counting with it.
+                    let mut table = scratch
+                        .thresholds
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for t in &rule.thresholds {
+                        if !table.allow(
+                            t,
+                            rule.meta.gid,
+                            rule.meta.sid,
+                            input.src_ip,
+                            input.dst_ip,
+                            input
+                                .ts_secs
+                                .saturating_mul(1_000_000)
+                                .saturating_add(u64::from(input.ts_usecs)),
+                        ) {
+                            alert = false;
+                        }
                     }
                 }
                 if alert {

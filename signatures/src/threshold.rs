@@ -1,11 +1,11 @@
 //! `threshold` and `detection_filter`: alert rate control with Suricata's semantics.
 //!
-//! State is per worker (in [`crate::Scratch`]), in a fixed-capacity open-addressing table
-//! keyed by (gid, sid, tracked addresses); when a probe window is full, the entry seen least
-//! recently is evicted, so memory is bounded whatever the traffic. Time comes from the
-//! packet timestamp. With several workers each keeps its own counts (flows of one tracked
-//! address spread over workers count separately): a documented difference from Suricata's
-//! global host table.
+//! State lives in a fixed-capacity open-addressing table keyed by (gid, sid, tracked
+//! addresses); when a probe window is full, the entry seen least recently is evicted, so
+//! memory is bounded whatever the traffic. Time comes from the packet timestamp. Each
+//! [`crate::Scratch`] starts with its own table; workers that call
+//! [`crate::Scratch::share_thresholds`] count in one table, like Suricata's global one. It is
+//! behind a mutex taken only when a thresholded rule has matched, never per packet.
 
 use std::net::IpAddr;
 

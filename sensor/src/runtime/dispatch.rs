@@ -122,10 +122,18 @@ impl Dispatcher {
     ) -> std::io::Result<Dispatcher> {
         let (events_tx, events) = mpsc::sync_channel::<EventBatch>(n * BATCHES_PER_WORKER);
         let mut workers = Vec::with_capacity(n);
-        for i in 0..n {
+        // Thresholds count across workers, as in Suricata: all share the first one's table.
+        let mut pool: Vec<Worker> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut worker = Worker::new(Arc::clone(rules), cfg.clone());
+            if let Some(first) = pool.first() {
+                worker.share_thresholds_with(first);
+            }
+            pool.push(worker);
+        }
+        for (i, mut worker) in pool.into_iter().enumerate() {
             let (to_worker, from_reader) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
             let (to_free, free) = mpsc::sync_channel::<FrameBatch>(BATCHES_PER_WORKER);
-            let mut worker = Worker::new(Arc::clone(rules), cfg.clone());
             let events_tx = events_tx.clone();
             let (events_back, events_free) = mpsc::sync_channel::<EventBatch>(BATCHES_PER_WORKER);
             let thread = thread::Builder::new()

@@ -387,6 +387,12 @@ impl Worker {
         }
     }
 
+    /// Counts threshold/detection_filter state in `other`'s table, so that workers
+    /// rate-limit rules together (locked only when a thresholded rule matched).
+    pub fn share_thresholds_with(&mut self, other: &Worker) {
+        self.scratch.share_thresholds(&other.scratch);
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> WorkerStats {
         let mut s = self.stats;
