@@ -76,17 +76,12 @@ impl WorkerConfig {
 /// One worker's state.
 #[derive(Debug)]
 pub struct Worker {
-    rules: Arc<RuleSet>,
-    scratch: Scratch,
+    /// Detection and event state, a field of its own so that it can be borrowed beside the
+    /// flow table (flows that end inside `FlowTable::track` are inspected and logged by it).
+    det: Detection,
     flows: FlowTable,
     reassembler: Reassembler,
     defrag: Defragmenter,
-    cfg: WorkerConfig,
-    /// Alert records of the current packet, newline-terminated, held until detection is done
-    /// so that a matching `pass` rule can discard them.
-    pending: Vec<u8>,
-    /// One flow record at a time, reused.
-    ended: Vec<u8>,
     /// A reassembled datagram, copied out of the defragmenter so the pipeline can own it.
     reassembled: Vec<u8>,
     stats: WorkerStats,
@@ -218,17 +213,20 @@ fn pseudo_packet(flow: &Flow, to_server: bool) -> Decoded<'static> {
     }
 }
 
-/// Everything the detection of one packet (or pseudo packet) borrows from the worker.
-struct Detection<'w> {
-    rules: &'w RuleSet,
-    scratch: &'w mut Scratch,
-    pending: &'w mut Vec<u8>,
-    /// One flow record at a time.
-    record: &'w mut Vec<u8>,
-    cfg: &'w WorkerConfig,
+/// The worker's detection and event state: rules, scratch and reused event buffers.
+#[derive(Debug)]
+struct Detection {
+    rules: Arc<RuleSet>,
+    scratch: Scratch,
+    /// Alert records of the current packet, newline-terminated, held until detection is done
+    /// so that a matching `pass` rule can discard them.
+    pending: Vec<u8>,
+    /// One flow record at a time, reused.
+    record: Vec<u8>,
+    cfg: WorkerConfig,
 }
 
-impl Detection<'_> {
+impl Detection {
     /// Inspects the packet, then every stream chunk `reassembler` has ready for `stream`.
     #[allow(clippy::too_many_arguments)]
     fn inspect(
@@ -251,9 +249,9 @@ impl Detection<'_> {
             flow,
             sensor_id: &self.cfg.sensor_id,
         };
-        let pending = &mut *self.pending;
+        let pending = &mut self.pending;
         self.rules
-            .detect_with_flow(&input, vars, self.scratch, |r| {
+            .detect_with_flow(&input, vars, &mut self.scratch, |r| {
                 on_rule(r, &ctx, pending, &mut verdict)
             });
         let Some((reassembler, stream)) = stream else {
@@ -283,7 +281,7 @@ impl Detection<'_> {
                 sensor_id: &self.cfg.sensor_id,
             };
             self.rules
-                .detect_stream_chunk(&input, vars, self.scratch, |r| {
+                .detect_stream_chunk(&input, vars, &mut self.scratch, |r| {
                     on_rule(r, &ctx, pending, &mut verdict)
                 });
         }
@@ -324,21 +322,21 @@ impl Detection<'_> {
                 };
                 let mut verdict = Verdict::default();
                 self.pending.clear();
-                let pending = &mut *self.pending;
+                let pending = &mut self.pending;
                 let on_match = |r: &RuleMeta| on_rule(r, &ctx, pending, &mut verdict);
                 if first {
                     self.rules
-                        .detect_with_flow(&input, vars, self.scratch, on_match);
+                        .detect_with_flow(&input, vars, &mut self.scratch, on_match);
                     first = false;
                 } else {
                     self.rules
-                        .detect_stream_chunk(&input, vars, self.scratch, on_match);
+                        .detect_stream_chunk(&input, vars, &mut self.scratch, on_match);
                 }
                 if verdict.alerts > 0 {
                     alerts += verdict.alerts;
                     flow.alerted = true;
                     if self.cfg.log_alerts {
-                        emit_all(sink, "alert", self.pending)?;
+                        emit_all(sink, "alert", &self.pending)?;
                     }
                 }
             }
@@ -346,9 +344,9 @@ impl Detection<'_> {
         }
         if self.cfg.log_flows {
             self.record.clear();
-            write_flow(self.record, flow, reason, &self.cfg.sensor_id)?;
+            write_flow(&mut self.record, flow, reason, &self.cfg.sensor_id)?;
             self.record.push(b'\n');
-            sink.emit("flow", self.record)?;
+            sink.emit("flow", &self.record)?;
         }
         Ok(alerts)
     }
@@ -360,6 +358,41 @@ fn emit_all(sink: &mut impl EventSink, kind: &'static str, records: &[u8]) -> st
         sink.emit(kind, record)?;
     }
     Ok(())
+}
+
+/// Handles the flows that end while the table is busy (inside `track` or `drain`): each one
+/// is inspected and logged at once; the first write error stops the rest and is returned by
+/// [`FlowEnds::finish`].
+struct FlowEnds<'a, S> {
+    det: &'a mut Detection,
+    reassembler: &'a mut Reassembler,
+    sink: &'a mut S,
+    result: std::io::Result<u64>,
+}
+
+impl<'a, S: EventSink> FlowEnds<'a, S> {
+    fn new(det: &'a mut Detection, reassembler: &'a mut Reassembler, sink: &'a mut S) -> Self {
+        FlowEnds {
+            det,
+            reassembler,
+            sink,
+            result: Ok(0),
+        }
+    }
+
+    fn on_end(&mut self, f: &mut Flow, s: &mut TcpStream, v: &mut FlowVars, r: EndReason) {
+        if let Ok(n) = self.result {
+            self.result = self
+                .det
+                .flow_ended(self.reassembler, self.sink, f, s, v, r)
+                .map(|a| a + n);
+        }
+    }
+
+    /// Alerts raised on the ended flows' last stream bytes, or the first error.
+    fn finish(self) -> std::io::Result<u64> {
+        self.result
+    }
 }
 
 impl Worker {
@@ -374,14 +407,16 @@ impl Worker {
             ..cfg.stream
         };
         Worker {
-            scratch: rules.scratch(),
-            rules,
             flows: FlowTable::with_capacity(cfg.flow_capacity),
             reassembler: Reassembler::new(stream_cfg),
             defrag: Defragmenter::new(cfg.defrag),
-            cfg,
-            pending: Vec::with_capacity(64 * 1024),
-            ended: Vec::with_capacity(4 * 1024),
+            det: Detection {
+                scratch: rules.scratch(),
+                rules,
+                pending: Vec::with_capacity(64 * 1024),
+                record: Vec::with_capacity(4 * 1024),
+                cfg,
+            },
             reassembled: Vec::with_capacity(64 * 1024),
             stats: WorkerStats::default(),
         }
@@ -390,7 +425,7 @@ impl Worker {
     /// Counts threshold/detection_filter state in `other`'s table, so that workers
     /// rate-limit rules together (locked only when a thresholded rule matched).
     pub fn share_thresholds_with(&mut self, other: &Worker) {
-        self.scratch.share_thresholds(&other.scratch);
+        self.det.scratch.share_thresholds(&other.det.scratch);
     }
 
     /// Counters so far.
@@ -405,21 +440,10 @@ impl Worker {
     /// Ends every flow still open (the end of a replay at packet time `now`), inspecting
     /// their remaining stream bytes and writing their records to `sink`.
     pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
-        let mut det = Detection {
-            rules: &self.rules,
-            scratch: &mut self.scratch,
-            pending: &mut self.pending,
-            record: &mut self.ended,
-            cfg: &self.cfg,
-        };
-        let reassembler = &mut self.reassembler;
-        let mut result = Ok(0);
-        self.flows.drain(now, &mut |f, s, v, r| {
-            if let Ok(n) = result {
-                result = det.flow_ended(reassembler, sink, f, s, v, r).map(|a| a + n);
-            }
-        });
-        self.stats.alerts += result?;
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        self.flows
+            .drain(now, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+        self.stats.alerts += ends.finish()?;
         Ok(())
     }
 
@@ -435,7 +459,7 @@ impl Worker {
         if (frame.data.len() as u64) < u64::from(frame.wire_len) {
             self.stats.snaplen_cut += 1;
         }
-        let packet = match decode(frame.link, frame.data, self.cfg.verify_checksums) {
+        let packet = match decode(frame.link, frame.data, self.det.cfg.verify_checksums) {
             Ok(p) => p,
             Err(e) => {
                 self.stats.count_decode_error(e);
@@ -481,21 +505,12 @@ impl Worker {
         pcap_cnt: u64,
         sink: &mut impl EventSink,
     ) -> std::io::Result<()> {
-        let mut det = Detection {
-            rules: &self.rules,
-            scratch: &mut self.scratch,
-            pending: &mut self.pending,
-            record: &mut self.ended,
-            cfg: &self.cfg,
-        };
-        let reassembler = &mut self.reassembler;
-        let mut ended = Ok(0);
-        let flow = self.flows.track(packet, ts, len, &mut |f, s, v, r| {
-            if let Ok(n) = ended {
-                ended = det.flow_ended(reassembler, sink, f, s, v, r).map(|a| a + n);
-            }
-        });
-        self.stats.alerts += ended?;
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        let flow = self
+            .flows
+            .track(packet, ts, len, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+        self.stats.alerts += ends.finish()?;
+        let (det, reassembler) = (&mut self.det, &mut self.reassembler);
 
         let Some((_, stream, vars)) = self.flows.parts_mut(flow.slot) else {
             return Ok(());
@@ -534,8 +549,8 @@ impl Worker {
         }
         self.stats.alerts += verdict.alerts;
         self.flows.mark_alerted(flow.slot);
-        if self.cfg.log_alerts {
-            emit_all(sink, "alert", &self.pending)?;
+        if self.det.cfg.log_alerts {
+            emit_all(sink, "alert", &self.det.pending)?;
         }
         Ok(())
     }
