@@ -188,12 +188,7 @@ pub(crate) fn parse_byte_extract(
         ));
     }
     let nbytes = int(a[0], "a number of bytes")?;
-    let offset = uint_in(
-        a[1],
-        "a byte_extract offset",
-        i64::from(i32::MIN),
-        i64::from(i32::MAX),
-    )?;
+    let offset = parse_offset(a[1], "a byte_extract offset")?;
     let name = a[2].text;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Perr::new(
@@ -213,15 +208,7 @@ pub(crate) fn parse_byte_extract(
             format!("more than {MAX_VARS} byte_extract variables"),
         ));
     }
-    let mut ex = Extract {
-        nbytes: 0,
-        offset,
-        relative: false,
-        encoding: Encoding::Big,
-        bitmask: None,
-    };
-    let (mut base, mut is_string) = (None, false);
-    let rest = common_flags(&a[3..], &mut ex, &mut base, &mut is_string)?;
+    let (ex, rest) = extract_spec(offset, &a[3..])?;
     let mut out = ByteExtract {
         extract: ex,
         slot: names.len() as u8,
@@ -391,12 +378,23 @@ fn uint_in(tok: Token<'_>, what: &str, lo: i64, hi: i64) -> Result<i64, Perr> {
 }
 
 /// Flags shared by both keywords; returns the ones it did not recognise.
-fn common_flags<'a>(
-    flags: &[Token<'a>],
-    ex: &mut Extract,
-    string_base: &mut Option<u32>,
-    is_string: &mut bool,
-) -> Result<Vec<Token<'a>>, Perr> {
+/// The offset argument of byte_test, byte_jump and byte_extract (a signed 32-bit value).
+fn parse_offset(tok: Token<'_>, what: &str) -> Result<i64, Perr> {
+    uint_in(tok, what, i64::from(i32::MIN), i64::from(i32::MAX))
+}
+
+/// The part byte_test, byte_jump and byte_extract share: an [`Extract`] at `offset` read as
+/// the flags say (relative, endianness, string base, bitmask). Flags it does not know are
+/// returned for the keyword's own options.
+fn extract_spec<'a>(offset: i64, flags: &[Token<'a>]) -> Result<(Extract, Vec<Token<'a>>), Perr> {
+    let mut ex = Extract {
+        nbytes: 0,
+        offset,
+        relative: false,
+        encoding: Encoding::Big,
+        bitmask: None,
+    };
+    let (mut string_base, mut is_string) = (None, false);
     let mut rest = Vec::new();
     for f in flags {
         let lower = f.text.to_ascii_lowercase();
@@ -404,10 +402,10 @@ fn common_flags<'a>(
             "relative" => ex.relative = true,
             "big" => ex.encoding = Encoding::Big,
             "little" => ex.encoding = Encoding::Little,
-            "string" => *is_string = true,
-            "hex" => *string_base = Some(16),
-            "dec" => *string_base = Some(10),
-            "oct" => *string_base = Some(8),
+            "string" => is_string = true,
+            "hex" => string_base = Some(16),
+            "dec" => string_base = Some(10),
+            "oct" => string_base = Some(8),
             _ if lower.starts_with("bitmask") => {
                 let v = f.text["bitmask".len()..].trim_start();
                 let tok = Token {
@@ -420,10 +418,10 @@ fn common_flags<'a>(
             _ => rest.push(*f),
         }
     }
-    if *is_string {
+    if is_string {
         ex.encoding = Encoding::String(string_base.unwrap_or(10));
     }
-    Ok(rest)
+    Ok((ex, rest))
 }
 
 fn nbytes_check(tok: Token<'_>, n: i64, ex: &Extract, min: i64) -> Result<(), Perr> {
@@ -487,21 +485,8 @@ pub(crate) fn parse_byte_test_vars(v: Token<'_>, names: &[String]) -> Result<Byt
         Some(_) => 0,
         None => uint_in(a[2], "a byte_test value", 0, i64::MAX)? as u64,
     };
-    let offset = uint_in(
-        a[3],
-        "a byte_test offset",
-        i64::from(i32::MIN),
-        i64::from(i32::MAX),
-    )?;
-    let mut ex = Extract {
-        nbytes: 0,
-        offset,
-        relative: false,
-        encoding: Encoding::Big,
-        bitmask: None,
-    };
-    let (mut base, mut is_string) = (None, false);
-    let rest = common_flags(&a[4..], &mut ex, &mut base, &mut is_string)?;
+    let offset = parse_offset(a[3], "a byte_test offset")?;
+    let (mut ex, rest) = extract_spec(offset, &a[4..])?;
     if let Some(f) = rest.first() {
         return Err(Perr::new(
             f.start,
@@ -530,21 +515,8 @@ pub(crate) fn parse_byte_jump(v: Token<'_>) -> Result<ByteJump, Perr> {
         ));
     }
     let nbytes = int(a[0], "a number of bytes")?;
-    let offset = uint_in(
-        a[1],
-        "a byte_jump offset",
-        i64::from(i32::MIN),
-        i64::from(i32::MAX),
-    )?;
-    let mut ex = Extract {
-        nbytes: 0,
-        offset,
-        relative: false,
-        encoding: Encoding::Big,
-        bitmask: None,
-    };
-    let (mut base, mut is_string) = (None, false);
-    let rest = common_flags(&a[2..], &mut ex, &mut base, &mut is_string)?;
+    let offset = parse_offset(a[1], "a byte_jump offset")?;
+    let (ex, rest) = extract_spec(offset, &a[2..])?;
     let mut jump = ByteJump {
         extract: ex,
         multiplier: 1,
