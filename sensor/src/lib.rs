@@ -5,6 +5,7 @@
 //! command-line arguments. Detection lives in the `signatures` crate and delivery in the
 //! `uplink` crate; neither knows anything about this one.
 
+pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod decode;
