@@ -12,9 +12,7 @@ mod common;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sensor::capture::Timestamp;
 use sensor::decode::{decode, Decoded, LinkType};
-use sensor::flow::{EndReason, Flow, FlowTable};
-use sensor::stream::TcpStream;
-use signatures::FlowVars;
+use sensor::flow::{EndReason, FlowParts, FlowTable};
 
 const TS: Timestamp = Timestamp {
     secs: 1_700_000_000,
@@ -35,7 +33,7 @@ fn decoded(frames: &[Vec<u8>]) -> Vec<Decoded<'_>> {
         .collect()
 }
 
-fn noop(_: &mut Flow, _: &mut TcpStream, _: &mut FlowVars, _: EndReason) {}
+fn noop(_: FlowParts<'_>, _: EndReason) {}
 
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_table");

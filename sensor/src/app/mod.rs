@@ -32,6 +32,39 @@
 
 use signatures::AppBuffer;
 
+mod session;
+
+pub use session::{AppLayer, AppSession};
+
+/// The app-layer protocol of a flow, as EVE's `app_proto` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppProto {
+    /// Not decided yet (no payload seen, or still probing).
+    #[default]
+    Unknown,
+    /// HTTP/1.x.
+    Http,
+    /// TLS (and SSL).
+    Tls,
+    /// DNS over UDP or TCP.
+    Dns,
+    /// Payload was seen both ways and no parser recognised it (EVE `"failed"`).
+    Failed,
+}
+
+impl AppProto {
+    /// EVE's `app_proto` value; `None` while unknown (Suricata then omits the field).
+    pub fn eve_name(self) -> Option<&'static str> {
+        match self {
+            AppProto::Unknown => None,
+            AppProto::Http => Some("http"),
+            AppProto::Tls => Some("tls"),
+            AppProto::Dns => Some("dns"),
+            AppProto::Failed => Some("failed"),
+        }
+    }
+}
+
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
 /// http.* buffers fit with room to spare); more are dropped and counted by the parser.
 pub const MAX_BUFFERS: usize = 48;
@@ -54,6 +87,15 @@ pub trait Transaction {
     /// Writes the protocol object, key included, with no surrounding comma:
     /// `"dns":{"type":"query",...}`.
     fn write_eve(&self, out: &mut Vec<u8>) -> std::io::Result<()>;
+}
+
+impl std::fmt::Debug for dyn Transaction + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("event_type", &self.event_type())
+            .field("to_server", &self.to_server())
+            .finish()
+    }
 }
 
 /// Receives a parser's inspection points as they happen.

@@ -10,6 +10,7 @@ use signatures::RuleMeta;
 
 use super::community_id::{community_id, COMMUNITY_ID_LEN};
 use super::{json_str, proto_name, write_timestamp, EveIp};
+use crate::app::Transaction;
 use crate::capture::Timestamp;
 use crate::decode::{Decoded, Transport};
 use crate::flow::FlowView;
@@ -27,7 +28,13 @@ pub struct AlertContext<'a, 'p> {
     pub flow: Option<FlowView>,
     /// This sensor's id, for the `sensor` object.
     pub sensor_id: &'a str,
+    /// The flow's app-layer protocol (EVE `app_proto`), when known.
+    pub app_proto: Option<&'static str>,
+    /// The transaction side the alert was raised on, for its app-layer object
+    /// (`"http":{...}`), when the rule inspected app-layer buffers.
+    pub tx: Option<&'a dyn Transaction>,
 }
+
 
 /// Appends one alert record (no trailing newline) to `out`.
 pub fn write_alert(
@@ -104,6 +111,13 @@ pub fn write_alert(
     out.extend_from_slice(b",\"category\":");
     json_str(out, &rule.category)?;
     write!(out, ",\"severity\":{}}}", rule.severity)?;
+    if let Some(tx) = ctx.tx {
+        out.push(b',');
+        tx.write_eve(out)?;
+    }
+    if let Some(name) = ctx.app_proto {
+        write!(out, ",\"app_proto\":\"{name}\"")?;
+    }
     out.extend_from_slice(b",\"sensor\":{\"id\":");
     json_str(out, ctx.sensor_id)?;
     out.extend_from_slice(b"}}");
@@ -151,6 +165,8 @@ mod tests {
                 slot: 0,
             }),
             sensor_id: "s\"1",
+            app_proto: None,
+            tx: None,
         };
         let mut out = Vec::new();
         write_alert(&mut out, &ctx, &rule).unwrap();

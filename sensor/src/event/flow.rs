@@ -16,6 +16,7 @@ pub fn write_flow(
     out: &mut Vec<u8>,
     flow: &Flow,
     reason: EndReason,
+    app_proto: Option<&str>,
     sensor_id: &str,
 ) -> std::io::Result<()> {
     let has_ports = matches!(flow.proto, ipproto::TCP | ipproto::UDP);
@@ -52,6 +53,9 @@ pub fn write_flow(
             write!(out, ",{v}")?;
         }
         out.push(b']');
+    }
+    if let Some(name) = app_proto {
+        write!(out, ",\"app_proto\":\"{name}\"")?;
     }
     write!(
         out,

@@ -4,11 +4,13 @@
 //! to the uplink, so what a collector receives over MQTT is exactly what is on disk.
 
 mod alert;
+mod app;
 mod community_id;
 mod flow;
 mod timestamp;
 
 pub use alert::{write_alert, AlertContext};
+pub use app::write_app_record;
 pub use community_id::community_id;
 pub use flow::write_flow;
 pub use timestamp::write_timestamp;

@@ -16,4 +16,4 @@ mod table;
 
 pub use key::FlowKey;
 pub use state::{EndReason, Flow, FlowState, TcpProgress};
-pub use table::{FlowCounters, FlowTable, FlowView};
+pub use table::{FlowCounters, FlowParts, FlowTable, FlowView};

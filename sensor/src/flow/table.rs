@@ -6,14 +6,28 @@ use signatures::FlowVars;
 
 use super::key::FlowKey;
 use super::state::{EndReason, Flow};
+use crate::app::AppSession;
 use crate::capture::Timestamp;
 use crate::decode::Decoded;
 use crate::stream::TcpStream;
 
-/// Called for every flow that ends, with its reassembly state and flow variables, so the
-/// caller can flush and inspect the stream's last bytes and return its memory before the
-/// slot is reused.
-pub type OnEnd<'c> = dyn FnMut(&mut Flow, &mut TcpStream, &mut FlowVars, EndReason) + 'c;
+/// Called for every flow that ends, with its reassembly, app-layer and variable state, so
+/// the caller can flush and inspect the stream's last bytes and return pooled memory before
+/// the slot is reused.
+pub type OnEnd<'c> = dyn FnMut(FlowParts<'_>, EndReason) + 'c;
+
+/// A flow with the per-flow state the later stages keep in its slot.
+#[derive(Debug)]
+pub struct FlowParts<'a> {
+    /// The flow.
+    pub flow: &'a mut Flow,
+    /// TCP reassembly state (empty for other protocols).
+    pub stream: &'a mut TcpStream,
+    /// Flowbits and flowints.
+    pub vars: &'a mut FlowVars,
+    /// App-layer protocol and parser.
+    pub app: &'a mut AppSession,
+}
 
 /// Seconds of packet time between timeout sweeps.
 const SWEEP_INTERVAL_SECS: i64 = 1;
@@ -67,6 +81,8 @@ struct Slot {
     stream: TcpStream,
     /// Flowbits and flowints.
     vars: FlowVars,
+    /// App-layer protocol and parser; its parser goes back to the pool in `on_end`.
+    app: AppSession,
     /// Towards the most recently used end.
     newer: u32,
     /// Towards the least recently used end.
@@ -86,6 +102,17 @@ pub struct FlowTable {
     capacity: usize,
     next_sweep: i64,
     counters: FlowCounters,
+}
+
+impl Slot {
+    fn parts(&mut self) -> FlowParts<'_> {
+        FlowParts {
+            flow: &mut self.flow,
+            stream: &mut self.stream,
+            vars: &mut self.vars,
+            app: &mut self.app,
+        }
+    }
 }
 
 impl FlowTable {
@@ -169,12 +196,9 @@ impl FlowTable {
         }
     }
 
-    /// The flow in `slot` with its reassembly state and variables, for the packet being
-    /// processed.
-    pub fn parts_mut(&mut self, slot: u32) -> Option<(&Flow, &mut TcpStream, &mut FlowVars)> {
-        self.slots
-            .get_mut(slot as usize)
-            .map(|sl| (&sl.flow, &mut sl.stream, &mut sl.vars))
+    /// The flow in `slot` with its per-flow state, for the packet being processed.
+    pub fn parts_mut(&mut self, slot: u32) -> Option<FlowParts<'_>> {
+        self.slots.get_mut(slot as usize).map(Slot::parts)
     }
 
     /// Records that the flow in `slot` raised an alert.
@@ -236,6 +260,7 @@ impl FlowTable {
                     // `end` handed the old stream to `on_end`, which released it.
                     sl.stream = TcpStream::default();
                     sl.vars = FlowVars::default();
+                    sl.app = AppSession::default();
                     sl.newer = NIL;
                     sl.older = NIL;
                 }
@@ -248,6 +273,7 @@ impl FlowTable {
                     flow,
                     stream: TcpStream::default(),
                     vars: FlowVars::default(),
+                    app: AppSession::default(),
                     newer: NIL,
                     older: NIL,
                 });
@@ -264,7 +290,7 @@ impl FlowTable {
         let Some(sl) = self.slots.get_mut(s as usize) else {
             return;
         };
-        on_end(&mut sl.flow, &mut sl.stream, &mut sl.vars, reason);
+        on_end(sl.parts(), reason);
         let key = sl.key;
         match reason {
             EndReason::Timeout => self.counters.timed_out += 1,
@@ -360,8 +386,8 @@ mod tests {
     struct Ended(Vec<(u64, EndReason, [u64; 2])>);
 
     impl Ended {
-        fn cb(&mut self) -> impl FnMut(&mut Flow, &mut TcpStream, &mut FlowVars, EndReason) + '_ {
-            |f: &mut Flow, _: &mut TcpStream, _: &mut FlowVars, r| self.0.push((f.id, r, f.pkts))
+        fn cb(&mut self) -> impl FnMut(FlowParts<'_>, EndReason) + '_ {
+            |p: FlowParts<'_>, r| self.0.push((p.flow.id, r, p.flow.pkts))
         }
     }
 

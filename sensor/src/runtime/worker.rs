@@ -20,11 +20,12 @@ use signatures::{
 
 use super::output::EventSink;
 use super::stats::WorkerStats;
+use crate::app::{AppLayer, AppProto, AppSession, Buffers, Transaction};
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{decode, Decoded, LinkType, TcpFlags, Transport};
 use crate::defrag::{self, DefragConfig, DefragOutcome, Defragmenter};
-use crate::event::{write_alert, write_flow, AlertContext};
-use crate::flow::{EndReason, Flow, FlowTable, FlowView};
+use crate::event::{write_alert, write_app_record, write_flow, AlertContext};
+use crate::flow::{EndReason, Flow, FlowParts, FlowTable, FlowView};
 use crate::stream::{Reassembler, StreamChunk, StreamConfig, StreamEvents, TcpSegment, TcpStream};
 
 /// Flows one worker tracks before it evicts the least recently seen.
@@ -43,6 +44,8 @@ pub struct WorkerConfig {
     pub log_flows: bool,
     /// Write EVE `alert` records.
     pub log_alerts: bool,
+    /// Write EVE app-layer records (`dns`, `http`, `tls`).
+    pub log_app: bool,
     /// TCP reassembly settings (memcap per worker).
     pub stream: StreamConfig,
     /// Defragmentation settings (memcap per worker).
@@ -61,6 +64,7 @@ impl WorkerConfig {
             flow_capacity: DEFAULT_FLOW_CAPACITY,
             log_flows: true,
             log_alerts: true,
+            log_app: true,
             stream: StreamConfig {
                 memcap: (stream.memcap / workers).max(1 << 20),
                 ..stream
@@ -82,6 +86,8 @@ pub struct Worker {
     flows: FlowTable,
     reassembler: Reassembler,
     defrag: Defragmenter,
+    /// Protocol detection and pooled parsers.
+    app: AppLayer,
     /// A reassembled datagram, copied out of the defragmenter so the pipeline can own it.
     reassembled: Vec<u8>,
     stats: WorkerStats,
@@ -221,13 +227,97 @@ struct Detection {
     /// Alert records of the current packet, newline-terminated, held until detection is done
     /// so that a matching `pass` rule can discard them.
     pending: Vec<u8>,
+    /// App-layer records (dns, http, tls) of the current packet, newline-terminated.
+    app_records: AppRecords,
     /// One flow record at a time, reused.
     record: Vec<u8>,
     cfg: WorkerConfig,
 }
 
+/// App-layer records of one packet: the bytes and, per record, its event type and end.
+#[derive(Debug, Default)]
+struct AppRecords {
+    bytes: Vec<u8>,
+    ends: Vec<(&'static str, usize)>,
+}
+
+impl AppRecords {
+    fn with_capacity(bytes: usize) -> AppRecords {
+        AppRecords {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(64),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, ctx: &AlertContext<'_, '_>, tx: &dyn Transaction) {
+        let start = self.bytes.len();
+        if write_app_record(&mut self.bytes, ctx, tx).is_ok() {
+            self.bytes.push(b'\n');
+            self.ends.push((tx.event_type(), self.bytes.len()));
+        } else {
+            self.bytes.truncate(start);
+        }
+    }
+
+    fn emit(&self, sink: &mut impl EventSink) -> std::io::Result<()> {
+        let mut from = 0;
+        for &(kind, end) in &self.ends {
+            if let Some(record) = self.bytes.get(from..end) {
+                sink.emit(kind, record)?;
+            }
+            from = end;
+        }
+        Ok(())
+    }
+}
+
+/// The flow's app layer, for a packet whose flow has one.
+struct AppPart<'x> {
+    layer: &'x mut AppLayer,
+    session: &'x mut AppSession,
+}
+
+/// Runs the app-layer rules over one inspection point and records what it logs.
+#[allow(clippy::too_many_arguments)]
+fn on_tx(
+    rules: &RuleSet,
+    scratch: &mut Scratch,
+    pending: &mut Vec<u8>,
+    records: &mut AppRecords,
+    log_app: bool,
+    base: &DetectInput<'_>,
+    ctx: &AlertContext<'_, '_>,
+    vars: &mut FlowVars,
+    verdict: &mut Verdict,
+    tx: &dyn Transaction,
+) {
+    let mut buffers = Buffers::new();
+    tx.buffers(&mut buffers);
+    let input = DetectInput {
+        stream: None,
+        buffers: &buffers,
+        ..*base
+    };
+    let ctx_tx = AlertContext {
+        tx: Some(tx),
+        ..*ctx
+    };
+    rules.detect_app(&input, vars, scratch, |r| {
+        on_rule(r, &ctx_tx, pending, verdict)
+    });
+    if log_app && tx.log() {
+        records.push(ctx, tx);
+    }
+}
+
 impl Detection {
-    /// Inspects the packet, then every stream chunk `reassembler` has ready for `stream`.
+    /// Inspects the packet, then every stream chunk `reassembler` has ready for `stream`,
+    /// feeding the app layer as it goes.
     #[allow(clippy::too_many_arguments)]
     fn inspect(
         &mut self,
@@ -238,9 +328,12 @@ impl Detection {
         vars: &mut FlowVars,
         stream: Option<(&mut Reassembler, &mut TcpStream)>,
         payload_in_stream: bool,
+        mut app: Option<AppPart<'_>>,
     ) -> Verdict {
         let mut verdict = Verdict::default();
         self.pending.clear();
+        self.app_records.clear();
+        let app_proto = app.as_ref().and_then(|a| a.session.proto().eve_name());
         let input = detect_input(packet, ts, flow.as_ref()).with_stream(None, payload_in_stream);
         let ctx = AlertContext {
             ts,
@@ -248,6 +341,8 @@ impl Detection {
             packet,
             flow,
             sensor_id: &self.cfg.sensor_id,
+            app_proto,
+            tx: None,
         };
         let pending = &mut self.pending;
         self.rules
@@ -255,6 +350,36 @@ impl Detection {
                 on_rule(r, &ctx, pending, &mut verdict)
             });
         let Some((reassembler, stream)) = stream else {
+            if let (Some(a), Transport::Udp) = (app.as_mut(), packet.transport) {
+                let to_server = flow.is_none_or(|f| f.to_server);
+                let (rules, scratch, records) =
+                    (&*self.rules, &mut self.scratch, &mut self.app_records);
+                let log_app = self.cfg.log_app;
+                a.layer.on_datagram(
+                    a.session,
+                    [packet.src_port, packet.dst_port],
+                    to_server,
+                    packet.payload,
+                    &mut |tx| {
+                        let ctx = AlertContext {
+                            app_proto: tx_proto(tx),
+                            ..ctx
+                        };
+                        on_tx(
+                            rules,
+                            scratch,
+                            pending,
+                            records,
+                            log_app,
+                            &input,
+                            &ctx,
+                            vars,
+                            &mut verdict,
+                            tx,
+                        );
+                    },
+                );
+            }
             return verdict;
         };
         let back = reversed(packet);
@@ -274,43 +399,83 @@ impl Detection {
             let input = detect_input(p, ts, view.as_ref())
                 .with_stream(Some(stream_data(&chunk)), payload_in_stream);
             let ctx = AlertContext {
-                ts,
-                pcap_cnt,
                 packet: p,
                 flow: view,
-                sensor_id: &self.cfg.sensor_id,
+                ..ctx
             };
             self.rules
                 .detect_stream_chunk(&input, vars, &mut self.scratch, |r| {
                     on_rule(r, &ctx, pending, &mut verdict)
                 });
+            if let Some(a) = app.as_mut() {
+                let (rules, scratch, records) =
+                    (&*self.rules, &mut self.scratch, &mut self.app_records);
+                let log_app = self.cfg.log_app;
+                let ports = match view {
+                    Some(v) if !v.to_server => [p.dst_port, p.src_port],
+                    _ => [p.src_port, p.dst_port],
+                };
+                a.layer.on_stream(
+                    a.session,
+                    ports,
+                    chunk.to_server,
+                    chunk.data,
+                    chunk.new_from,
+                    chunk.offset,
+                    &mut |tx| {
+                        let ctx = AlertContext {
+                            app_proto: tx_proto(tx),
+                            ..ctx
+                        };
+                        on_tx(
+                            rules,
+                            scratch,
+                            pending,
+                            records,
+                            log_app,
+                            &input,
+                            &ctx,
+                            vars,
+                            &mut verdict,
+                            tx,
+                        );
+                    },
+                );
+            }
         }
         verdict
     }
 
-    /// A flow ended: inspect what its stream still holds, release the stream, and write the
-    /// flow record.
+    /// A flow ended: inspect what its stream still holds, let its app layer report what is
+    /// pending, release both, and write the flow record.
     fn flow_ended(
         &mut self,
         reassembler: &mut Reassembler,
+        app: &mut AppLayer,
         sink: &mut impl EventSink,
-        flow: &mut Flow,
-        stream: &mut TcpStream,
-        vars: &mut FlowVars,
+        parts: FlowParts<'_>,
         reason: EndReason,
     ) -> std::io::Result<u64> {
+        let FlowParts {
+            flow,
+            stream,
+            vars,
+            app: session,
+        } = parts;
         let mut alerts = 0;
+        let (id, established, last) = (flow.id, flow.established, flow.last);
+        let view_of = |to_server: bool| FlowView {
+            id,
+            to_server,
+            established,
+            slot: u32::MAX,
+        };
         if flow.proto == crate::decode::ipproto::TCP {
             reassembler.flush(stream);
             let mut first = true;
             while let Some(chunk) = reassembler.next_chunk(stream) {
                 let p = pseudo_packet(flow, chunk.to_server);
-                let view = FlowView {
-                    id: flow.id,
-                    to_server: chunk.to_server,
-                    established: flow.established,
-                    slot: u32::MAX,
-                };
+                let view = view_of(chunk.to_server);
                 let input = detect_input(&p, flow.last, Some(&view))
                     .with_stream(Some(stream_data(&chunk)), true);
                 let ctx = AlertContext {
@@ -319,9 +484,12 @@ impl Detection {
                     packet: &p,
                     flow: Some(view),
                     sensor_id: &self.cfg.sensor_id,
+                    app_proto: session.proto().eve_name(),
+                    tx: None,
                 };
                 let mut verdict = Verdict::default();
                 self.pending.clear();
+                self.app_records.clear();
                 let pending = &mut self.pending;
                 let on_match = |r: &RuleMeta| on_rule(r, &ctx, pending, &mut verdict);
                 if first {
@@ -332,23 +500,152 @@ impl Detection {
                     self.rules
                         .detect_stream_chunk(&input, vars, &mut self.scratch, on_match);
                 }
-                if verdict.alerts > 0 {
-                    alerts += verdict.alerts;
-                    flow.alerted = true;
-                    if self.cfg.log_alerts {
-                        emit_all(sink, "alert", &self.pending)?;
-                    }
-                }
+                let (rules, scratch, records) =
+                    (&*self.rules, &mut self.scratch, &mut self.app_records);
+                let log_app = self.cfg.log_app;
+                app.on_stream(
+                    session,
+                    [flow.client.1, flow.server.1],
+                    chunk.to_server,
+                    chunk.data,
+                    chunk.new_from,
+                    chunk.offset,
+                    &mut |tx| {
+                        let ctx = AlertContext {
+                            app_proto: tx_proto(tx),
+                            ..ctx
+                        };
+                        on_tx(
+                            rules,
+                            scratch,
+                            pending,
+                            records,
+                            log_app,
+                            &input,
+                            &ctx,
+                            vars,
+                            &mut verdict,
+                            tx,
+                        );
+                    },
+                );
+                alerts += self.emit(sink, verdict, flow)?;
             }
             reassembler.release(stream);
         }
+        let app_proto = session.proto().eve_name();
+        if session.proto() != AppProto::Unknown {
+            // What the parser still holds (an HTTP request without its response, a TLS
+            // session that never finished its handshake) is inspected and logged now.
+            let mut verdict = Verdict::default();
+            self.pending.clear();
+            self.app_records.clear();
+            let mut p = pseudo_packet(flow, true);
+            p.ip_proto = flow.proto;
+            if flow.proto != crate::decode::ipproto::TCP {
+                p.transport = Transport::Udp;
+            }
+            let back = reversed(&p);
+            let (rules, scratch, records, pending) = (
+                &*self.rules,
+                &mut self.scratch,
+                &mut self.app_records,
+                &mut self.pending,
+            );
+            let log_app = self.cfg.log_app;
+            let sensor_id = &self.cfg.sensor_id;
+            app.on_end(session, &mut |tx| {
+                let packet = if tx.to_server() { &p } else { &back };
+                let view = view_of(tx.to_server());
+                let input = detect_input(packet, last, Some(&view));
+                let ctx = AlertContext {
+                    ts: last,
+                    pcap_cnt: 0,
+                    packet,
+                    flow: Some(view),
+                    sensor_id,
+                    app_proto: tx_proto(tx),
+                    tx: None,
+                };
+                on_tx(
+                    rules,
+                    scratch,
+                    pending,
+                    records,
+                    log_app,
+                    &input,
+                    &ctx,
+                    vars,
+                    &mut verdict,
+                    tx,
+                );
+            });
+            alerts += self.emit(sink, verdict, flow)?;
+        }
         if self.cfg.log_flows {
             self.record.clear();
-            write_flow(&mut self.record, flow, reason, &self.cfg.sensor_id)?;
+            write_flow(
+                &mut self.record,
+                flow,
+                reason,
+                app_proto,
+                &self.cfg.sensor_id,
+            )?;
             self.record.push(b'\n');
             sink.emit("flow", &self.record)?;
         }
         Ok(alerts)
+    }
+
+    /// Emits the pending alerts (unless a pass rule silenced them) and app records.
+    fn emit(
+        &mut self,
+        sink: &mut impl EventSink,
+        verdict: Verdict,
+        flow: &mut Flow,
+    ) -> std::io::Result<u64> {
+        let mut alerts = 0;
+        if !verdict.passed && verdict.alerts > 0 {
+            alerts = verdict.alerts;
+            flow.alerted = true;
+            if self.cfg.log_alerts {
+                emit_all(sink, "alert", &self.pending)?;
+            }
+        }
+        self.app_records.emit(sink)?;
+        Ok(alerts)
+    }
+}
+
+/// Until `RuleSet::detect_app` lands: no app-layer rules run.
+trait DetectAppShim {
+    fn detect_app(
+        &self,
+        input: &DetectInput<'_>,
+        vars: &mut FlowVars,
+        scratch: &mut Scratch,
+        on_match: impl FnMut(&RuleMeta),
+    );
+}
+
+impl DetectAppShim for RuleSet {
+    fn detect_app(
+        &self,
+        _input: &DetectInput<'_>,
+        _vars: &mut FlowVars,
+        _scratch: &mut Scratch,
+        _on_match: impl FnMut(&RuleMeta),
+    ) {
+    }
+}
+
+/// The `app_proto` an inspection point's alerts carry.
+fn tx_proto(tx: &dyn Transaction) -> Option<&'static str> {
+    match tx.event_type() {
+        "http" => Some("http"),
+        "tls" => Some("tls"),
+        "dns" => Some("dns"),
+        _ => None,
     }
 }
 
@@ -366,25 +663,32 @@ fn emit_all(sink: &mut impl EventSink, kind: &'static str, records: &[u8]) -> st
 struct FlowEnds<'a, S> {
     det: &'a mut Detection,
     reassembler: &'a mut Reassembler,
+    app: &'a mut AppLayer,
     sink: &'a mut S,
     result: std::io::Result<u64>,
 }
 
 impl<'a, S: EventSink> FlowEnds<'a, S> {
-    fn new(det: &'a mut Detection, reassembler: &'a mut Reassembler, sink: &'a mut S) -> Self {
+    fn new(
+        det: &'a mut Detection,
+        reassembler: &'a mut Reassembler,
+        app: &'a mut AppLayer,
+        sink: &'a mut S,
+    ) -> Self {
         FlowEnds {
             det,
             reassembler,
+            app,
             sink,
             result: Ok(0),
         }
     }
 
-    fn on_end(&mut self, f: &mut Flow, s: &mut TcpStream, v: &mut FlowVars, r: EndReason) {
+    fn on_end(&mut self, parts: FlowParts<'_>, r: EndReason) {
         if let Ok(n) = self.result {
             self.result = self
                 .det
-                .flow_ended(self.reassembler, self.sink, f, s, v, r)
+                .flow_ended(self.reassembler, self.app, self.sink, parts, r)
                 .map(|a| a + n);
         }
     }
@@ -406,14 +710,20 @@ impl Worker {
                 .max(rules.max_stream_match_span().saturating_sub(1)),
             ..cfg.stream
         };
+        let mut app = AppLayer::new();
+        // Parsers come back to their pools when flows end: room for every flow the table
+        // holds, so returning one never grows a pool on the packet path.
+        app.reserve(cfg.flow_capacity);
         Worker {
             flows: FlowTable::with_capacity(cfg.flow_capacity),
             reassembler: Reassembler::new(stream_cfg),
             defrag: Defragmenter::new(cfg.defrag),
+            app,
             det: Detection {
                 scratch: rules.scratch(),
                 rules,
                 pending: Vec::with_capacity(64 * 1024),
+                app_records: AppRecords::with_capacity(64 * 1024),
                 record: Vec::with_capacity(4 * 1024),
                 cfg,
             },
@@ -440,9 +750,9 @@ impl Worker {
     /// Ends every flow still open (the end of a replay at packet time `now`), inspecting
     /// their remaining stream bytes and writing their records to `sink`.
     pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
-        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, &mut self.app, sink);
         self.flows
-            .drain(now, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+            .drain(now, &mut |parts, r| ends.on_end(parts, r));
         self.stats.alerts += ends.finish()?;
         Ok(())
     }
@@ -505,16 +815,26 @@ impl Worker {
         pcap_cnt: u64,
         sink: &mut impl EventSink,
     ) -> std::io::Result<()> {
-        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, &mut self.app, sink);
         let flow = self
             .flows
-            .track(packet, ts, len, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+            .track(packet, ts, len, &mut |parts, r| ends.on_end(parts, r));
         self.stats.alerts += ends.finish()?;
-        let (det, reassembler) = (&mut self.det, &mut self.reassembler);
+        let (det, reassembler, app) = (&mut self.det, &mut self.reassembler, &mut self.app);
 
-        let Some((_, stream, vars)) = self.flows.parts_mut(flow.slot) else {
+        let Some(FlowParts {
+            stream,
+            vars,
+            app: session,
+            ..
+        }) = self.flows.parts_mut(flow.slot)
+        else {
             return Ok(());
         };
+        let app = Some(AppPart {
+            layer: app,
+            session,
+        });
         let verdict = match packet.transport {
             Transport::Tcp(flags) => {
                 let seg = TcpSegment {
@@ -540,9 +860,10 @@ impl Worker {
                     vars,
                     Some((reassembler, stream)),
                     payload_in_stream,
+                    app,
                 )
             }
-            _ => det.inspect(packet, ts, pcap_cnt, Some(flow), vars, None, false),
+            _ => det.inspect(packet, ts, pcap_cnt, Some(flow), vars, None, false, app),
         };
         if verdict.passed || verdict.alerts == 0 {
             return Ok(());
@@ -552,6 +873,6 @@ impl Worker {
         if self.det.cfg.log_alerts {
             emit_all(sink, "alert", &self.det.pending)?;
         }
-        Ok(())
+        self.det.app_records.emit(sink)
     }
 }
