@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         let (pkt, next) = tail.split_at(n);
         secs += i64::from(*step) - 64;
         if let Ok(p) = decode(LinkType::RawIp, pkt, false) {
-            let _ = table.track(&p, Timestamp { secs, usecs: 0 });
+            let _ = table.track(&p, Timestamp { secs, usecs: 0 }, 64, &mut |_, _| {});
             assert!(table.len() <= 8);
         }
         rest = next;
