@@ -301,6 +301,7 @@ fn on_tx(
     let input = DetectInput {
         stream: None,
         buffers: &buffers,
+        app_proto: tx_proto(tx),
         ..*base
     };
     let ctx_tx = AlertContext {
@@ -334,7 +335,9 @@ impl Detection {
         self.pending.clear();
         self.app_records.clear();
         let app_proto = app.as_ref().and_then(|a| a.session.proto().eve_name());
-        let input = detect_input(packet, ts, flow.as_ref()).with_stream(None, payload_in_stream);
+        let mut input =
+            detect_input(packet, ts, flow.as_ref()).with_stream(None, payload_in_stream);
+        input.app_proto = app_proto;
         let ctx = AlertContext {
             ts,
             pcap_cnt,
@@ -396,8 +399,9 @@ impl Detection {
                     }),
                 )
             };
-            let input = detect_input(p, ts, view.as_ref())
+            let mut input = detect_input(p, ts, view.as_ref())
                 .with_stream(Some(stream_data(&chunk)), payload_in_stream);
+            input.app_proto = app_proto;
             let ctx = AlertContext {
                 packet: p,
                 flow: view,
@@ -476,8 +480,9 @@ impl Detection {
             while let Some(chunk) = reassembler.next_chunk(stream) {
                 let p = pseudo_packet(flow, chunk.to_server);
                 let view = view_of(chunk.to_server);
-                let input = detect_input(&p, flow.last, Some(&view))
+                let mut input = detect_input(&p, flow.last, Some(&view))
                     .with_stream(Some(stream_data(&chunk)), true);
+                input.app_proto = session.proto().eve_name();
                 let ctx = AlertContext {
                     ts: flow.last,
                     pcap_cnt: 0,
@@ -557,7 +562,8 @@ impl Detection {
             app.on_end(session, &mut |tx| {
                 let packet = if tx.to_server() { &p } else { &back };
                 let view = view_of(tx.to_server());
-                let input = detect_input(packet, last, Some(&view));
+                let mut input = detect_input(packet, last, Some(&view));
+                input.app_proto = tx_proto(tx);
                 let ctx = AlertContext {
                     ts: last,
                     pcap_cnt: 0,
