@@ -6,6 +6,7 @@
 //! This crate deliberately does not depend on the other workspace crates: it
 //! treats the sensor as a black box, exactly like a user would.
 
+mod app_compare;
 mod bench;
 mod ci;
 mod demo;
@@ -45,6 +46,8 @@ enum Task {
     Verify(verify::VerifyArgs),
     /// Throughput and memory of the sensor against Suricata on a large mixed capture.
     Bench(bench::BenchArgs),
+    /// Agreement of the sensor's dns/http/tls records with Suricata's on the corpus captures.
+    AppCompare(app_compare::AppCompareArgs),
 }
 
 fn main() {
@@ -66,5 +69,6 @@ fn run(task: Task) -> Result<()> {
         Task::Test => ci::run(),
         Task::Verify(args) => verify::run_cli(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::AppCompare(args) => app_compare::run(&args),
     }
 }

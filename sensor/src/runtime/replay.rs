@@ -17,7 +17,7 @@ use super::output::EveOutput;
 use super::output::EventSink;
 use super::rules::{load_rules, report_to_stderr};
 use super::stats::WorkerStats;
-use super::worker::{Worker, WorkerConfig};
+use super::worker::{AppLog, Worker, WorkerConfig};
 use crate::capture::{PcapFile, Timestamp};
 
 /// What `replay` was asked to do.
@@ -54,6 +54,12 @@ pub struct EveTypes {
     pub flow: bool,
     /// One `stats` record at the end of the run.
     pub stats: bool,
+    /// `dns` records.
+    pub dns: bool,
+    /// `http` records.
+    pub http: bool,
+    /// `tls` records.
+    pub tls: bool,
 }
 
 impl EveTypes {
@@ -62,6 +68,9 @@ impl EveTypes {
         alert: true,
         flow: true,
         stats: true,
+        dns: true,
+        http: true,
+        tls: true,
     };
 
     /// Parses a comma-separated list such as `alert,flow`.
@@ -70,15 +79,21 @@ impl EveTypes {
             alert: false,
             flow: false,
             stats: false,
+            dns: false,
+            http: false,
+            tls: false,
         };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
                 "alert" => t.alert = true,
                 "flow" => t.flow = true,
                 "stats" => t.stats = true,
+                "dns" => t.dns = true,
+                "http" => t.http = true,
+                "tls" => t.tls = true,
                 other => {
                     return Err(format!(
-                        "unknown EVE event type '{other}' (known: alert, flow, stats)"
+                        "unknown EVE event type '{other}' (known: alert, flow, stats, dns, http, tls)"
                     ))
                 }
             }
@@ -142,6 +157,11 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplayOutcome> {
         flow_capacity: opts.flow_capacity,
         log_flows: opts.eve_types.flow,
         log_alerts: opts.eve_types.alert,
+        log_app: AppLog {
+            dns: opts.eve_types.dns,
+            http: opts.eve_types.http,
+            tls: opts.eve_types.tls,
+        },
         ..WorkerConfig::new(Arc::from(opts.sensor_id.as_str()), opts.workers)
     };
     let mut failures = Vec::new();

@@ -44,8 +44,8 @@ pub struct WorkerConfig {
     pub log_flows: bool,
     /// Write EVE `alert` records.
     pub log_alerts: bool,
-    /// Write EVE app-layer records (`dns`, `http`, `tls`).
-    pub log_app: bool,
+    /// Which EVE app-layer records (`dns`, `http`, `tls`) to write.
+    pub log_app: AppLog,
     /// TCP reassembly settings (memcap per worker).
     pub stream: StreamConfig,
     /// Defragmentation settings (memcap per worker).
@@ -64,7 +64,7 @@ impl WorkerConfig {
             flow_capacity: DEFAULT_FLOW_CAPACITY,
             log_flows: true,
             log_alerts: true,
-            log_app: true,
+            log_app: AppLog::ALL,
             stream: StreamConfig {
                 memcap: (stream.memcap / workers).max(1 << 20),
                 ..stream
@@ -73,6 +73,35 @@ impl WorkerConfig {
                 max_bytes: (defrag.max_bytes / workers).max(1 << 20),
                 ..defrag
             },
+        }
+    }
+}
+
+/// Which app-layer record types a worker writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppLog {
+    /// `dns` records.
+    pub dns: bool,
+    /// `http` records.
+    pub http: bool,
+    /// `tls` records.
+    pub tls: bool,
+}
+
+impl AppLog {
+    /// All of them.
+    pub const ALL: AppLog = AppLog {
+        dns: true,
+        http: true,
+        tls: true,
+    };
+
+    fn wants(self, event_type: &str) -> bool {
+        match event_type {
+            "dns" => self.dns,
+            "http" => self.http,
+            "tls" => self.tls,
+            _ => false,
         }
     }
 }
@@ -289,7 +318,7 @@ fn on_tx(
     scratch: &mut Scratch,
     pending: &mut Vec<u8>,
     records: &mut AppRecords,
-    log_app: bool,
+    log_app: AppLog,
     base: &DetectInput<'_>,
     ctx: &AlertContext<'_, '_>,
     vars: &mut FlowVars,
@@ -311,7 +340,7 @@ fn on_tx(
     rules.detect_app(&input, vars, scratch, |r| {
         on_rule(r, &ctx_tx, pending, verdict)
     });
-    if log_app && tx.log() {
+    if log_app.wants(tx.event_type()) && tx.log() {
         records.push(ctx, tx);
     }
 }
