@@ -34,7 +34,7 @@ use signatures::AppBuffer;
 
 mod session;
 
-pub use session::{AppLayer, AppSession};
+pub use session::{AppLayer, AppLayerCounters, AppSession};
 
 /// The app-layer protocol of a flow, as EVE's `app_proto` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

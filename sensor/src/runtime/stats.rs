@@ -66,6 +66,30 @@ impl LayerCounters {
     }
 }
 
+/// Suricata's `app_layer` group: flows per protocol, transactions, and our parser counters.
+fn app_layer(a: &crate::app::AppLayerCounters) -> serde_json::Value {
+    let [http, tls, dns_tcp, dns_udp] = a.flows;
+    let [p_http, p_tls, p_dns_tcp, p_dns_udp] = a.parsers;
+    let parser = |c: crate::app::AppCounters| {
+        serde_json::json!({
+            "parse_errors": c.parse_errors, "truncated": c.truncated, "gaps": c.gaps,
+        })
+    };
+    serde_json::json!({
+        "flow": {
+            "http": http, "tls": tls, "dns_tcp": dns_tcp, "dns_udp": dns_udp,
+            "failed": a.failed,
+        },
+        "tx": {
+            "http": p_http.tx, "tls": p_tls.tx, "dns_tcp": p_dns_tcp.tx, "dns_udp": p_dns_udp.tx,
+        },
+        "parser": {
+            "http": parser(p_http), "tls": parser(p_tls),
+            "dns_tcp": parser(p_dns_tcp), "dns_udp": parser(p_dns_udp),
+        },
+    })
+}
+
 /// `(name, value)` pairs as a JSON object; a dotted name (`ipv4.fragments`) nests, and a
 /// leading `group.` (Suricata's full counter name) is dropped.
 fn counter_map(group: &str, pairs: &[(&'static str, u64)]) -> serde_json::Value {
@@ -121,6 +145,8 @@ pub struct WorkerStats {
     pub stream: crate::stream::StreamCounters,
     /// Defragmentation counters.
     pub defrag: crate::defrag::DefragCounters,
+    /// App-layer detection and parser counters.
+    pub app: crate::app::AppLayerCounters,
 }
 
 impl WorkerStats {
@@ -153,6 +179,7 @@ impl WorkerStats {
         self.layers.merge(&o.layers);
         self.stream.merge(&o.stream);
         self.defrag.merge(&o.defrag);
+        self.app.merge(&o.app);
     }
 
     /// The EVE `stats` record (Suricata's layout, for the groups the sensor has), without a
@@ -209,6 +236,7 @@ impl WorkerStats {
                 "detect": {
                     "alert": self.alerts,
                 },
+                "app_layer": app_layer(&self.app),
             },
             "sensor": { "id": sensor_id },
         });

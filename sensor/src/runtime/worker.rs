@@ -779,6 +779,7 @@ impl Worker {
         s.flows = self.flows.counters();
         s.stream = self.reassembler.counters();
         s.defrag = self.defrag.counters();
+        s.app = self.app.counters();
         s
     }
 
