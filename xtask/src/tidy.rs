@@ -101,3 +101,36 @@ fn production_part_stops_at_test_module() {
     assert_eq!(production_part(lib, "a"), "a");
     assert_eq!(production_part(Path::new("src/x/tests.rs"), "a"), "");
 }
+
+/// A submission's size is capped, and build output or captures that a script can make
+/// again do not belong in the repository: no tracked file may exceed 512 KiB, and no
+/// tracked path may sit in a build or fuzzing output directory.
+#[test]
+fn no_large_or_generated_files_tracked() {
+    let root = crate::paths::workspace_root();
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["ls-files", "-z"])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("tidy: git not available, skipping");
+        return;
+    };
+    let mut offenders = Vec::new();
+    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let generated = ["target/", "fuzz/corpus/", "fuzz/artifacts/"]
+            .iter()
+            .any(|d| name.starts_with(d) || name.contains(&format!("/{d}")));
+        let size = std::fs::metadata(root.join(&name)).map_or(0, |m| m.len());
+        if generated || size > 512 * 1024 {
+            offenders.push(format!("{name} ({size} bytes)"));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "tracked files that are too large or generated:\n{}",
+        offenders.join("\n")
+    );
+}
