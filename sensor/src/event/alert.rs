@@ -15,6 +15,29 @@ use crate::capture::Timestamp;
 use crate::decode::{Decoded, Transport};
 use crate::flow::FlowView;
 
+/// Where the packet an event is about came from: Suricata's `pkt_src`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PktSrc {
+    /// A captured packet.
+    #[default]
+    Wire,
+    /// A datagram rebuilt from IP fragments.
+    Defrag,
+    /// The pseudo packet that carries a flow's last stream bytes when it ends.
+    FlowTimeout,
+}
+
+impl PktSrc {
+    /// EVE's value.
+    pub fn eve_name(self) -> &'static str {
+        match self {
+            PktSrc::Wire => "wire/pcap",
+            PktSrc::Defrag => "defrag",
+            PktSrc::FlowTimeout => "stream (flow timeout)",
+        }
+    }
+}
+
 /// Everything an alert record says besides the rule.
 #[derive(Debug, Clone, Copy)]
 pub struct AlertContext<'a, 'p> {
@@ -26,6 +49,8 @@ pub struct AlertContext<'a, 'p> {
     pub packet: &'a Decoded<'p>,
     /// Its flow, when tracked.
     pub flow: Option<FlowView>,
+    /// Where the packet came from.
+    pub pkt_src: PktSrc,
     /// This sensor's id, for the `sensor` object.
     pub sensor_id: &'a str,
     /// The flow's app-layer protocol (EVE `app_proto`), when known.
@@ -80,6 +105,7 @@ pub fn write_alert(
     {
         write!(out, ",\"icmp_type\":{icmp_type},\"icmp_code\":{icmp_code}")?;
     }
+    write!(out, ",\"pkt_src\":\"{}\"", ctx.pkt_src.eve_name())?;
     let vlans = p.vlans.as_slice();
     if let Some((first, rest)) = vlans.split_first() {
         write!(out, ",\"vlan\":[{first}")?;
@@ -164,6 +190,7 @@ mod tests {
                 established: true,
                 slot: 0,
             }),
+            pkt_src: PktSrc::Wire,
             sensor_id: "s\"1",
             app_proto: None,
             tx: None,

@@ -54,7 +54,12 @@ pub fn write_app_record(
     if ports {
         write!(out, ",\"dest_port\":{dport}")?;
     }
-    write!(out, ",\"proto\":\"{}\"", proto_name(p.ip_proto))?;
+    write!(
+        out,
+        ",\"proto\":\"{}\",\"pkt_src\":\"{}\"",
+        proto_name(p.ip_proto),
+        ctx.pkt_src.eve_name()
+    )?;
     let vlans = p.vlans.as_slice();
     if let Some((first, rest)) = vlans.split_first() {
         write!(out, ",\"vlan\":[{first}")?;

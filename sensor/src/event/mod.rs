@@ -9,7 +9,7 @@ mod community_id;
 mod flow;
 mod timestamp;
 
-pub use alert::{write_alert, AlertContext};
+pub use alert::{write_alert, AlertContext, PktSrc};
 pub use app::write_app_record;
 pub use community_id::community_id;
 pub use flow::write_flow;

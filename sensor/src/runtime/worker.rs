@@ -24,7 +24,7 @@ use crate::app::{AppLayer, AppProto, AppSession, Buffers, Transaction};
 use crate::capture::{Frame, Timestamp};
 use crate::decode::{decode, Decoded, LinkType, TcpFlags, Transport};
 use crate::defrag::{self, DefragConfig, DefragOutcome, Defragmenter};
-use crate::event::{write_alert, write_app_record, write_flow, AlertContext};
+use crate::event::{write_alert, write_app_record, write_flow, AlertContext, PktSrc};
 use crate::flow::{EndReason, Flow, FlowParts, FlowTable, FlowView};
 use crate::stream::{Reassembler, StreamChunk, StreamConfig, StreamEvents, TcpSegment, TcpStream};
 
@@ -354,6 +354,7 @@ impl Detection {
         packet: &Decoded<'_>,
         ts: Timestamp,
         pcap_cnt: u64,
+        pkt_src: PktSrc,
         flow: Option<FlowView>,
         vars: &mut FlowVars,
         stream: Option<(&mut Reassembler, &mut TcpStream)>,
@@ -372,6 +373,7 @@ impl Detection {
             pcap_cnt,
             packet,
             flow,
+            pkt_src,
             sensor_id: &self.cfg.sensor_id,
             app_proto,
             tx: None,
@@ -515,6 +517,7 @@ impl Detection {
                 let ctx = AlertContext {
                     ts: flow.last,
                     pcap_cnt: 0,
+                    pkt_src: PktSrc::FlowTimeout,
                     packet: &p,
                     flow: Some(view),
                     sensor_id: &self.cfg.sensor_id,
@@ -596,6 +599,7 @@ impl Detection {
                 let ctx = AlertContext {
                     ts: last,
                     pcap_cnt: 0,
+                    pkt_src: PktSrc::FlowTimeout,
                     packet,
                     flow: Some(view),
                     sensor_id,
@@ -816,7 +820,8 @@ impl Worker {
             .layers
             .count(frame.link, &packet, frame.data.len() as u64);
         if !packet.fragmented {
-            return self.inspect(&packet, frame.ts, frame.data.len() as u64, pcap_cnt, sink);
+            let len = frame.data.len() as u64;
+            return self.inspect(&packet, frame.ts, len, pcap_cnt, PktSrc::Wire, sink);
         }
         let Some(ip) = defrag::ip_layer(frame.link, frame.data) else {
             return Ok(());
@@ -829,7 +834,8 @@ impl Worker {
             let result = match decode(LinkType::RawIp, &buf, false) {
                 Ok(mut whole) => {
                     whole.vlans = packet.vlans;
-                    self.inspect(&whole, frame.ts, buf.len() as u64, pcap_cnt, sink)
+                    let len = buf.len() as u64;
+                    self.inspect(&whole, frame.ts, len, pcap_cnt, PktSrc::Defrag, sink)
                 }
                 Err(e) => {
                     self.stats.count_decode_error(e);
@@ -849,6 +855,7 @@ impl Worker {
         ts: Timestamp,
         len: u64,
         pcap_cnt: u64,
+        pkt_src: PktSrc,
         sink: &mut impl EventSink,
     ) -> std::io::Result<()> {
         let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, &mut self.app, sink);
@@ -892,6 +899,7 @@ impl Worker {
                     packet,
                     ts,
                     pcap_cnt,
+                    pkt_src,
                     Some(flow),
                     vars,
                     Some((reassembler, stream)),
@@ -899,7 +907,17 @@ impl Worker {
                     app,
                 )
             }
-            _ => det.inspect(packet, ts, pcap_cnt, Some(flow), vars, None, false, app),
+            _ => det.inspect(
+                packet,
+                ts,
+                pcap_cnt,
+                pkt_src,
+                Some(flow),
+                vars,
+                None,
+                false,
+                app,
+            ),
         };
         if verdict.passed || verdict.alerts == 0 {
             return Ok(());
