@@ -1,17 +1,41 @@
 //! Loads rule files and prints the load report figures (what `sensor rules check` reports).
 //!
-//! `cargo run --release -p signatures --example rules_check -- PATH...`
+//! `cargo run --release -p signatures --example rules_check -- [--all-buffers] PATH...`
+//!
+//! `--all-buffers` enables every app-layer buffer and the http/dns/tls protocols, as the
+//! sensor does once its app-layer parsers run. CPU time (user+system, all threads) is read
+//! from /proc/self/stat on Linux.
 
 use std::path::Path;
 use std::time::Instant;
 
-use signatures::{RuleSetBuilder, Vars};
+use signatures::{BufferKind, RuleSetBuilder, Vars};
+
+/// CPU seconds (user + system) of this process so far, when /proc says.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
 
 fn main() {
+    let cpu0 = cpu_secs();
     let start = Instant::now();
     let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
     b.enable_byte_keywords(true).enable_extra_protocols(true);
     for p in std::env::args().skip(1) {
+        if p == "--all-buffers" {
+            for k in BufferKind::all() {
+                b.enable_buffer(k);
+            }
+            for a in ["http", "dns", "tls"] {
+                b.enable_app_protocol(a);
+            }
+            continue;
+        }
         if let Err(e) = b.add_path(Path::new(&p)) {
             eprintln!("{e}");
             std::process::exit(1);
@@ -20,6 +44,7 @@ fn main() {
     let parsed = start.elapsed();
     let (rules, report) = b.build();
     let total = start.elapsed();
+    let cpu = cpu0.zip(cpu_secs()).map(|(a, b)| b - a);
     println!(
         "rules_total {} loaded(active) {} inactive {} failed {} skipped {}",
         report.total(),
@@ -29,7 +54,7 @@ fn main() {
         report.unsupported_total()
     );
     println!(
-        "parse {parsed:?}, compile {} ms, total {total:?}; max stream span {}",
+        "parse {parsed:?}, compile {} ms, total {total:?} wall, {cpu:?} s CPU; max stream span {}",
         report.compile_ms,
         rules.max_stream_match_span()
     );

@@ -4,7 +4,10 @@
 //! provides that buffer ([`crate::RuleSetBuilder::enable_buffer`]), so a rule never matches
 //! against the wrong bytes. The table below maps each canonical name to its sticky aliases
 //! (`file_data`, `dns_query`, ...), its Snort-style content modifiers (`http_uri`, ...) and its
-//! pcre buffer flag (`/U`, `/H`, ...).
+//! pcre buffer flag (`/U`, `/H`, ...), as Suricata 7 accepts them (checked with
+//! `suricata -T`: no `http_raw_cookie`, `/K`, `ja3s_hash` or `filename` alias there).
+//! [`BufferKind::response_only`] says which kinds only the response side of a transaction
+//! has: it decides the side at which [`crate::RuleSet::detect_app`] evaluates a rule.
 
 /// An app-layer inspection buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,6 +91,8 @@ pub enum BufferKind {
     Ja3Hash,
     /// `ja3.string`.
     Ja3String,
+    /// `ja4.hash`.
+    Ja4Hash,
     /// `ja3s.hash`.
     Ja3sHash,
     /// `ja3s.string`.
@@ -170,13 +175,9 @@ const TABLE: &[Row] = &[
         &["http_cookie"],
         'C',
     ),
-    (
-        BufferKind::HttpCookieRaw,
-        "http.cookie.raw",
-        &[],
-        &["http_raw_cookie"],
-        'K',
-    ),
+    // Not a Suricata 7 keyword (no sticky name, modifier or pcre flag there); kept for
+    // parsers that expose the raw Cookie header.
+    (BufferKind::HttpCookieRaw, "http.cookie.raw", &[], &[], ' '),
     (
         BufferKind::HttpRequestBody,
         "http.request_body",
@@ -292,7 +293,8 @@ const TABLE: &[Row] = &[
         ' ',
     ),
     (BufferKind::FileData, "file.data", &["file_data"], &[], ' '),
-    (BufferKind::FileName, "file.name", &["filename"], &[], ' '),
+    // `filename` is not an alias: it is a keyword with a value (`filename:"x"`).
+    (BufferKind::FileName, "file.name", &[], &[], ' '),
     (BufferKind::DnsQuery, "dns.query", &["dns_query"], &[], ' '),
     (BufferKind::TlsSni, "tls.sni", &["tls_sni"], &[], ' '),
     (
@@ -332,14 +334,10 @@ const TABLE: &[Row] = &[
         &[],
         ' ',
     ),
-    (BufferKind::Ja3sHash, "ja3s.hash", &["ja3s_hash"], &[], ' '),
-    (
-        BufferKind::Ja3sString,
-        "ja3s.string",
-        &["ja3s_string"],
-        &[],
-        ' ',
-    ),
+    (BufferKind::Ja4Hash, "ja4.hash", &["ja4_hash"], &[], ' '),
+    // Suricata 7 has no `ja3s_hash`/`ja3s_string` aliases.
+    (BufferKind::Ja3sHash, "ja3s.hash", &[], &[], ' '),
+    (BufferKind::Ja3sString, "ja3s.string", &[], &[], ' '),
     (BufferKind::SshProto, "ssh.proto", &["ssh_proto"], &[], ' '),
     (
         BufferKind::SshSoftware,
@@ -376,6 +374,33 @@ impl BufferKind {
     pub fn all() -> impl Iterator<Item = BufferKind> {
         TABLE.iter().map(|t| t.0)
     }
+
+    /// Whether only the response side of a transaction has this buffer (`http.stat_code`,
+    /// `http.stat_msg`, `http.response_line`, `http.response_body`, `http.location`,
+    /// `http.server`, `tls.cert_*`, `tls.certs`, `ja3s.*`). A rule inspecting one is
+    /// evaluated at the response-side inspection point (see [`crate::RuleSet::detect_app`]);
+    /// the response point also offers the request-only kinds of its transaction.
+    pub fn response_only(self) -> bool {
+        matches!(
+            self,
+            BufferKind::HttpStatCode
+                | BufferKind::HttpStatMsg
+                | BufferKind::HttpResponseLine
+                | BufferKind::HttpResponseBody
+                | BufferKind::HttpLocation
+                | BufferKind::HttpServer
+                | BufferKind::TlsCertSubject
+                | BufferKind::TlsCertIssuer
+                | BufferKind::TlsCertSerial
+                | BufferKind::TlsCertFingerprint
+                | BufferKind::TlsCerts
+                | BufferKind::Ja3sHash
+                | BufferKind::Ja3sString
+        )
+    }
+
+    /// Number of kinds: `kind as usize` is below it.
+    pub(crate) const COUNT: usize = BufferKind::Base64Data as usize + 1;
 }
 
 /// A sticky-buffer keyword (canonical or alias) -> its kind.
@@ -413,5 +438,89 @@ mod tests {
         assert_eq!(modifier("http_uri"), Some(BufferKind::HttpUri));
         assert_eq!(pcre_flag('U'), Some(BufferKind::HttpUri));
         assert_eq!(pcre_flag('R'), None);
+        // Suricata 7: no such aliases or flags.
+        assert_eq!(pcre_flag('K'), None);
+        assert_eq!(modifier("http_raw_cookie"), None);
+        assert_eq!(sticky("filename"), None);
+        assert_eq!(sticky("ja3s_hash"), None);
+        assert_eq!(sticky("ja4_hash"), Some(BufferKind::Ja4Hash));
+        assert_eq!(BufferKind::all().count(), BufferKind::COUNT);
+        assert!(BufferKind::all().all(|k| (k as usize) < BufferKind::COUNT));
+    }
+
+    /// Suricata 7's names: sticky buffers with their legacy aliases, content modifiers and
+    /// pcre flags (checked against `suricata -T` 7.0.10).
+    #[test]
+    fn suricata7_names() {
+        for (kw, k) in [
+            ("http.uri", BufferKind::HttpUri),
+            ("http.uri.raw", BufferKind::HttpUriRaw),
+            ("http.host.raw", BufferKind::HttpHostRaw),
+            ("http_content_type", BufferKind::HttpContentType),
+            ("http_content_len", BufferKind::HttpContentLen),
+            ("http_header_names", BufferKind::HttpHeaderNames),
+            ("http_request_line", BufferKind::HttpRequestLine),
+            ("http_response_line", BufferKind::HttpResponseLine),
+            ("http_start", BufferKind::HttpStart),
+            ("http_referer", BufferKind::HttpReferer),
+            ("http_accept", BufferKind::HttpAccept),
+            ("http_accept_enc", BufferKind::HttpAcceptEnc),
+            ("http_accept_lang", BufferKind::HttpAcceptLang),
+            ("http_connection", BufferKind::HttpConnection),
+            ("http_protocol", BufferKind::HttpProtocol),
+            ("http.location", BufferKind::HttpLocation),
+            ("http.server", BufferKind::HttpServer),
+            ("file_data", BufferKind::FileData),
+            ("dns_query", BufferKind::DnsQuery),
+            ("tls_sni", BufferKind::TlsSni),
+            ("tls_cert_subject", BufferKind::TlsCertSubject),
+            ("tls_cert_issuer", BufferKind::TlsCertIssuer),
+            ("tls_cert_serial", BufferKind::TlsCertSerial),
+            ("tls_cert_fingerprint", BufferKind::TlsCertFingerprint),
+            ("tls.certs", BufferKind::TlsCerts),
+            ("ja3_hash", BufferKind::Ja3Hash),
+            ("ja3_string", BufferKind::Ja3String),
+            ("ja3s.hash", BufferKind::Ja3sHash),
+            ("ja4.hash", BufferKind::Ja4Hash),
+            ("ssh_proto", BufferKind::SshProto),
+            ("ssh_software", BufferKind::SshSoftware),
+            ("krb5_cname", BufferKind::Krb5Cname),
+        ] {
+            assert_eq!(sticky(kw), Some(k), "{kw}");
+        }
+        for (kw, k) in [
+            ("http_uri", BufferKind::HttpUri),
+            ("http_raw_uri", BufferKind::HttpUriRaw),
+            ("http_method", BufferKind::HttpMethod),
+            ("http_host", BufferKind::HttpHost),
+            ("http_raw_host", BufferKind::HttpHostRaw),
+            ("http_user_agent", BufferKind::HttpUserAgent),
+            ("http_header", BufferKind::HttpHeader),
+            ("http_raw_header", BufferKind::HttpHeaderRaw),
+            ("http_cookie", BufferKind::HttpCookie),
+            ("http_client_body", BufferKind::HttpRequestBody),
+            ("http_server_body", BufferKind::HttpResponseBody),
+            ("http_stat_code", BufferKind::HttpStatCode),
+            ("http_stat_msg", BufferKind::HttpStatMsg),
+        ] {
+            assert_eq!(modifier(kw), Some(k), "{kw}");
+        }
+        for (f, k) in [
+            ('U', BufferKind::HttpUri),
+            ('I', BufferKind::HttpUriRaw),
+            ('P', BufferKind::HttpRequestBody),
+            ('Q', BufferKind::HttpResponseBody),
+            ('H', BufferKind::HttpHeader),
+            ('D', BufferKind::HttpHeaderRaw),
+            ('M', BufferKind::HttpMethod),
+            ('C', BufferKind::HttpCookie),
+            ('S', BufferKind::HttpStatCode),
+            ('Y', BufferKind::HttpStatMsg),
+            ('V', BufferKind::HttpUserAgent),
+            ('W', BufferKind::HttpHost),
+            ('Z', BufferKind::HttpHostRaw),
+        ] {
+            assert_eq!(pcre_flag(f), Some(k), "{f}");
+        }
     }
 }

@@ -11,10 +11,24 @@
 //! reputation lists: an interval-stabbing index looked up with the packet's source and
 //! destination) or kept in a small "always" bitset (header-only rules on wide addresses).
 //! Ports are not a grouping dimension: they are checked with the header after selection.
-//! A packet scans its payload, its stream chunk and its app-layer buffers once; hits set
-//! candidate bits. Walking the bitset gives rule-set order and at-most-once per rule. All per-call state lives in [`Scratch`]: no allocation and no lock
-//! on the match path (the pcre2 crate's per-regex match-data pool is lock-free for the thread
-//! that first used it, an uncontended mutex for others).
+//! A packet scans its payload and its stream chunk once; hits set candidate bits. Walking the
+//! bitset gives rule-set order and at-most-once per rule. All per-call state lives in
+//! [`Scratch`]: no allocation and no lock on the match path (the pcre2 crate's per-regex
+//! match-data pool is lock-free for the thread that first used it, an uncontended mutex for
+//! others).
+//!
+//! # App-layer pass
+//!
+//! Rules that inspect app-layer buffers are not in those groups: [`RuleSet::detect_app`]
+//! evaluates them at the inspection points of transactions (one request side, one response
+//! side), so that each fires at most once per transaction, as in Suricata, rather than on
+//! whichever packet happened to carry the buffers. Each such rule has one side (response
+//! when it needs a response-only buffer or says `flow:to_client`, else request) and sits in
+//! one group keyed by (buffer kind, side): the kind its fast pattern comes from, or, without
+//! a usable one, its first buffer kind (always checked when that kind is offered; a rule
+//! needs all its buffers anyway). A fast pattern from a buffer with `dotprefix` or case
+//! transforms is mapped back to the raw buffer (leading `.` dropped; matching is
+//! case-insensitive), so DNS rules on `dotprefix` prefilter too.
 //!
 //! # Payload vs stream (Suricata's `DetectEngineInspectRulePayloadMatches`)
 //!
@@ -83,6 +97,9 @@ pub(crate) struct CompiledRule {
     /// The payload chain has an absolutely positioned content.
     pub(crate) anchored: bool,
     pub(crate) buffers: Vec<BufferList>,
+    /// `None` for packet rules; for rules inspecting app-layer buffers, the one inspection
+    /// side they are evaluated at by [`RuleSet::detect_app`]: true for the request side.
+    pub(crate) app_side: Option<bool>,
     pub(crate) flowbits: Vec<Flowbits>,
     pub(crate) flowints: Vec<Flowint>,
     pub(crate) noalert: bool,
@@ -304,7 +321,7 @@ impl Prefilter {
     }
 
     /// Marks candidate rules for the input into `scratch.candidates`. For follow-up stream
-    /// chunks (`stream_only`) the packet payload and buffers were already scanned.
+    /// chunks (`stream_only`) the packet payload was already scanned.
     fn select(&self, input: &DetectInput<'_>, scratch: &mut Scratch, stream_only: bool) {
         let n = self.always.len().min(scratch.candidates.len());
         scratch.candidates[..n].copy_from_slice(&self.always[..n]);
@@ -319,15 +336,62 @@ impl Prefilter {
         }
         if !stream_only {
             self.scan(input.payload, scratch);
-            for b in input.buffers {
-                self.scan(b.data, scratch);
-            }
         }
         if let Some(st) = stream_of(input) {
             self.scan(st.data, scratch);
         }
     }
 }
+
+/// Candidate selection of the app-layer pass for one (buffer kind, side): one
+/// case-insensitive automaton over the fast patterns rules take from that buffer kind, and
+/// the rules without a usable one (checked whenever the kind is offered).
+#[derive(Debug, Default)]
+pub(crate) struct AppGroup {
+    pub(crate) ac: Option<AhoCorasick>,
+    /// Pattern id -> rules that chose it.
+    pub(crate) owners: Vec<Vec<u32>>,
+    /// Rules checked whenever a buffer of this kind is offered at this side.
+    pub(crate) always: Vec<u32>,
+}
+
+impl AppGroup {
+    /// Marks the rules whose pattern occurs in `hay` (and the always-checked ones).
+    fn select(&self, hay: &[u8], seen: &mut [u64], candidates: &mut [u64]) {
+        for &r in &self.always {
+            set_bit(candidates, r as usize);
+        }
+        let Some(ac) = &self.ac else { return };
+        if hay.is_empty() {
+            return;
+        }
+        let used = words(self.owners.len()).min(seen.len());
+        seen[..used].fill(0);
+        let Ok(iter) = ac.try_find_overlapping_iter(Input::new(hay)) else {
+            // Cannot happen with the Standard match kind; stay exact by checking all owners.
+            for o in self.owners.iter().flatten() {
+                set_bit(candidates, *o as usize);
+            }
+            return;
+        };
+        for m in iter {
+            let pid = m.pattern().as_usize();
+            if set_bit(seen, pid) {
+                for r in self.owners.get(pid).into_iter().flatten() {
+                    set_bit(candidates, *r as usize);
+                }
+            }
+        }
+    }
+}
+
+/// Index of the app-layer group of a buffer kind and side.
+pub(crate) fn app_group_of(kind: BufferKind, to_server: bool) -> usize {
+    kind as usize * 2 + usize::from(!to_server)
+}
+
+/// Number of app-layer groups.
+pub(crate) const APP_GROUPS: usize = BufferKind::COUNT * 2;
 
 /// The input's stream chunk when it belongs to the packet's direction (rules evaluate the
 /// packet's flow direction; a chunk of the other direction is ignored).
@@ -365,6 +429,8 @@ pub struct Scratch {
     candidates: Vec<u64>,
     exact_seen: Vec<u64>,
     nocase_seen: Vec<u64>,
+    /// Pattern ids already seen in the current app-layer buffer scan.
+    app_seen: Vec<u64>,
     /// Rules that matched during the current packet (across its stream chunks).
     matched: Vec<u64>,
     /// Backtracking budget counter for the rule being inspected.
@@ -396,16 +462,20 @@ impl Scratch {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     groups: Vec<Prefilter>,
+    /// App-layer pass groups, by [`app_group_of`].
+    app_groups: Vec<AppGroup>,
     inactive: Vec<RuleMeta>,
     pub(crate) names: VarNames,
     max_span: usize,
     max_patterns: usize,
+    max_app_patterns: usize,
 }
 
 impl RuleSet {
     pub(crate) fn new(
         rules: Vec<CompiledRule>,
         groups: Vec<Prefilter>,
+        app_groups: Vec<AppGroup>,
         inactive: Vec<RuleMeta>,
         names: VarNames,
         max_span: usize,
@@ -415,13 +485,16 @@ impl RuleSet {
             .map(|g| g.exact_owners.len().max(g.nocase_owners.len()))
             .max()
             .unwrap_or(0);
+        let max_app_patterns = app_groups.iter().map(|g| g.owners.len()).max().unwrap_or(0);
         RuleSet {
             rules,
             groups,
+            app_groups,
             inactive,
             names,
             max_span,
             max_patterns,
+            max_app_patterns,
         }
     }
 
@@ -431,6 +504,7 @@ impl RuleSet {
             candidates: vec![0; words(self.rules.len())],
             exact_seen: vec![0; words(self.max_patterns)],
             nocase_seen: vec![0; words(self.max_patterns)],
+            app_seen: vec![0; words(self.max_app_patterns)],
             matched: vec![0; words(self.rules.len())],
             steps: 0,
             no_flow: FlowVars::default(),
@@ -468,8 +542,15 @@ impl RuleSet {
         self.max_span
     }
 
-    /// Per prefilter group (transport x direction): (patterns, automaton heap bytes,
-    /// always-checked rules), for tuning and reports.
+    /// Number of active rules that inspect app-layer buffers: they are evaluated only by
+    /// [`RuleSet::detect_app`].
+    pub fn app_rules(&self) -> usize {
+        self.rules.iter().filter(|r| r.app_side.is_some()).count()
+    }
+
+    /// Per prefilter group of the packet pass (transport x direction): (patterns, automaton
+    /// heap bytes, always-checked rules), for tuning and reports. The app-layer pass's
+    /// groups (buffer kind x side) follow, those without rules left out.
     pub fn prefilter_stats(&self) -> Vec<(usize, usize, usize)> {
         self.groups
             .iter()
@@ -481,12 +562,25 @@ impl RuleSet {
                     g.always.iter().map(|w| w.count_ones() as usize).sum(),
                 )
             })
+            .chain(
+                self.app_groups
+                    .iter()
+                    .filter(|g| !g.owners.is_empty() || !g.always.is_empty())
+                    .map(|g| {
+                        (
+                            g.owners.len(),
+                            g.ac.as_ref().map_or(0, AhoCorasick::memory_usage),
+                            g.always.len(),
+                        )
+                    }),
+            )
             .collect()
     }
 
     fn check_scratch(&self, scratch: &mut Scratch) {
         if scratch.candidates.len() != words(self.rules.len())
             || scratch.exact_seen.len() != words(self.max_patterns)
+            || scratch.app_seen.len() != words(self.max_app_patterns)
             || scratch.matched.len() != words(self.rules.len())
         {
             // A scratch from another rule set: resize once (the only allocation path).
@@ -539,6 +633,55 @@ impl RuleSet {
         }
     }
 
+    /// The app-layer pass, at one inspection point of a transaction: `input.buffers` are the
+    /// buffers that point offers and `input.flow.to_server` says its side (true: request).
+    ///
+    /// Only rules that inspect app-layer buffers are evaluated here (and never by the packet
+    /// pass). Each has one side: the response side when it uses a buffer only responses
+    /// have ([`BufferKind::response_only`]) or says `flow:to_client`/`from_server`, else
+    /// the request side; at the other side it is not evaluated, so calling this once per
+    /// inspection point fires a rule at most once per transaction. The rule's packet
+    /// conditions (header, `flow`, flowbits, dsize, payload contents, ...) apply to `input`
+    /// as given. Candidates come from one automaton per buffer kind and side over the rules'
+    /// fast patterns in that buffer; rules without one are checked whenever their buffer is
+    /// offered. No allocation and no lock once warm (except the threshold table when a
+    /// thresholded rule matched).
+    pub fn detect_app(
+        &self,
+        input: &DetectInput<'_>,
+        vars: &mut FlowVars,
+        scratch: &mut Scratch,
+        mut on_match: impl FnMut(&RuleMeta),
+    ) {
+        self.check_scratch(scratch);
+        let side = input.flow.to_server;
+        scratch.candidates.fill(0);
+        for b in input.buffers {
+            if let Some(g) = self.app_groups.get(app_group_of(b.kind, side)) {
+                g.select(b.data, &mut scratch.app_seen, &mut scratch.candidates);
+            }
+        }
+        for wi in 0..scratch.candidates.len() {
+            let mut w = scratch.candidates[wi];
+            while w != 0 {
+                let bit = w.trailing_zeros() as usize;
+                w &= w - 1;
+                let idx = wi * 64 + bit;
+                let Some(rule) = self.rules.get(idx) else {
+                    continue;
+                };
+                if rule.app_side != Some(side)
+                    || !rule.pre_matches(input, vars)
+                    || !rule.payload_matches(input, &mut scratch.steps, false)
+                    || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
+                {
+                    continue;
+                }
+                fire(rule, input, vars, scratch, &mut on_match);
+            }
+        }
+    }
+
     fn run(
         &self,
         input: &DetectInput<'_>,
@@ -565,7 +708,9 @@ impl RuleSet {
                 let Some(rule) = self.rules.get(idx) else {
                     continue;
                 };
-                if stream_only && (!rule.inspects_stream() || get_bit(&scratch.matched, idx)) {
+                if rule.app_side.is_some()
+                    || (stream_only && (!rule.inspects_stream() || get_bit(&scratch.matched, idx)))
+                {
                     continue;
                 }
                 if !rule.pre_matches(input, vars)
@@ -575,40 +720,52 @@ impl RuleSet {
                     continue;
                 }
                 set_bit(&mut scratch.matched, idx);
-                for f in &rule.flowbits {
-                    f.apply(vars);
-                }
-                for f in &rule.flowints {
-                    f.apply(vars);
-                }
-                let mut alert = !rule.noalert;
-                if !rule.thresholds.is_empty() {
-                    // A poisoned lock only means another worker panicked mid-update; the
-                    // table is still a valid table, so keep counting with it.
-                    let mut table = scratch
-                        .thresholds
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for t in &rule.thresholds {
-                        if !table.allow(
-                            t,
-                            rule.meta.gid,
-                            rule.meta.sid,
-                            input.src_ip,
-                            input.dst_ip,
-                            input
-                                .ts_secs
-                                .saturating_mul(1_000_000)
-                                .saturating_add(u64::from(input.ts_usecs)),
-                        ) {
-                            alert = false;
-                        }
-                    }
-                }
-                if alert {
-                    on_match(&rule.meta);
-                }
+                fire(rule, input, vars, scratch, &mut on_match);
             }
         }
+    }
+}
+
+/// Post-match of a rule whose conditions all hold: flowbits/flowint actions, thresholds,
+/// then the alert unless `noalert` or thresholded.
+fn fire(
+    rule: &CompiledRule,
+    input: &DetectInput<'_>,
+    vars: &mut FlowVars,
+    scratch: &mut Scratch,
+    on_match: &mut impl FnMut(&RuleMeta),
+) {
+    for f in &rule.flowbits {
+        f.apply(vars);
+    }
+    for f in &rule.flowints {
+        f.apply(vars);
+    }
+    let mut alert = !rule.noalert;
+    if !rule.thresholds.is_empty() {
+        // A poisoned lock only means another worker panicked mid-update; the table is still
+        // a valid table, so keep counting with it.
+        let mut table = scratch
+            .thresholds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in &rule.thresholds {
+            if !table.allow(
+                t,
+                rule.meta.gid,
+                rule.meta.sid,
+                input.src_ip,
+                input.dst_ip,
+                input
+                    .ts_secs
+                    .saturating_mul(1_000_000)
+                    .saturating_add(u64::from(input.ts_usecs)),
+            ) {
+                alert = false;
+            }
+        }
+    }
+    if alert {
+        on_match(&rule.meta);
     }
 }

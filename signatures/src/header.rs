@@ -241,22 +241,17 @@ pub(crate) enum HeaderOutcome {
     Unsupported(String),
 }
 
-/// The canonical name of an app-layer protocol (`ssl` is `tls`, `http1` is `http`).
+/// The canonical name of an app-layer protocol (`ssl` is `tls`, `http1` is `http`). Does not
+/// allocate: it runs per packet for rules with an app-layer protocol.
 pub(crate) fn canonical_app(name: &str) -> &'static str {
-    let lower = name.to_ascii_lowercase();
-    let lower = match lower.as_str() {
-        "ssl" => "tls",
-        "http1" => "http",
-        "ike" => "ikev2",
-        other => APP_PROTOCOLS
-            .iter()
-            .find(|p| **p == other)
-            .copied()
-            .unwrap_or("?"),
-    };
+    let alias = [("ssl", "tls"), ("http1", "http"), ("ike", "ikev2")]
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(name))
+        .map(|(_, c)| *c);
+    let name = alias.unwrap_or(name);
     APP_PROTOCOLS
         .iter()
-        .find(|p| **p == lower)
+        .find(|p| p.eq_ignore_ascii_case(name))
         .copied()
         .unwrap_or("?")
 }

@@ -25,7 +25,17 @@
 //! // For each further stream chunk the same packet delivered:
 //! rules.detect_stream_chunk(&input.with_stream(Some(next), true), &mut flow.vars, &mut scratch, |r| {});
 //! // Packets without a flow entry: rules.detect(&input, &mut scratch, |rule| {}).
+//!
+//! // At each inspection point of an app-layer transaction (request side, response side):
+//! let point = input.with_buffers(&buffers);      // that point's buffers; flow.to_server = side
+//! rules.detect_app(&point, &mut flow.vars, &mut scratch, |rule| { /* alert */ });
 //! ```
+//!
+//! Rules that inspect app-layer buffers are evaluated only by [`RuleSet::detect_app`], once
+//! per transaction at one side (the response side when they need a response-only buffer,
+//! [`BufferKind::response_only`], or say `flow:to_client`; else the request side); the packet
+//! pass (`detect*`) ignores them. The response point should offer the request-only buffers
+//! of its transaction too, so rules mixing both sides can match.
 //!
 //! The crate is split so that each stage can be tested and reasoned about on its own:
 //! `source` turns text into logical rules with positions, `lexer` splits a rule into header
@@ -54,17 +64,19 @@
 //! * Payload: `content` (`|hex|`, escapes, `!`) with `nocase`, `offset`, `depth`, `distance`,
 //!   `within`, `startswith`, `endswith`, `fast_pattern` (all forms), `rawbytes`; `isdataat`;
 //!   `pcre` (PCRE2 with JIT: lookarounds, backreferences; flags `i s m x A E G R B O`, HTTP
-//!   buffer flags `U I H D C K M P Q S Y V W Z` select sticky buffers); `dsize`; `pkt_data`;
+//!   buffer flags `U I H D C M P Q S Y V W Z` select sticky buffers); `dsize`; `pkt_data`;
 //!   `byte_test`, `byte_jump`, `byte_extract` (opt-in, [`RuleSetBuilder::enable_byte_keywords`];
 //!   byte_extract variables as byte_test values).
 //! * Sticky buffers and old-style modifiers ([`BufferKind`]: `http.uri`, `http.uri.raw`,
 //!   `http.method`, `http.host`, `http.user_agent`, `http.header`, `http.cookie`,
 //!   `http.request_body`, `http.response_body`, `http.stat_code`, `http.content_type`,
 //!   `http.header_names`, `http.request_line`, `file.data`, `dns.query`, `tls.sni`,
-//!   `tls.cert_subject`, `tls.certs`, `ja3.hash`, ... and `http_uri`, `file_data`,
-//!   `dns_query`, `tls_sni`, ...), `bsize`, `urilen`, transforms (`dotprefix`, ...): parsed;
-//!   a rule is active only for buffers the sensor enabled and provides in
-//!   [`DetectInput::buffers`], otherwise inactive. Transforms `dotprefix`, `to_lowercase`,
+//!   `tls.cert_subject`, `tls.certs`, `ja3.hash`, `ja4.hash`, ... and the Suricata 7
+//!   aliases `http_uri`, `file_data`, `dns_query`, `tls_sni`, ...), `bsize`, `urilen`,
+//!   transforms (`dotprefix`, ...): parsed; a rule is active only for buffers the sensor
+//!   enabled ([`RuleSetBuilder::enable_buffer`]), otherwise inactive; active ones are
+//!   matched by [`RuleSet::detect_app`] against the [`DetectInput::buffers`] of an
+//!   inspection point. Transforms `dotprefix`, `to_lowercase`,
 //!   `to_uppercase`, `strip_whitespace`, `compress_whitespace`, `url_decode` are applied; a
 //!   rule with another transform (`to_md5`, `xor`, ...) stays inactive.
 //! * Flow: `flow` (`to_server`, `to_client`, `from_server`, `from_client`, `established`,
@@ -191,8 +203,9 @@ pub struct DetectInput<'a> {
     /// The packet's TCP payload was accepted into the reassembled stream (Suricata's
     /// `PKT_STREAM_ADD`): stream-inspecting rules then do not fall back to the packet payload.
     pub payload_in_stream: bool,
-    /// App-layer buffers (sticky buffers) of this packet/transaction, as produced by the
-    /// app-layer parsers. A kind may appear several times (multi-buffers such as tls.certs).
+    /// App-layer buffers (sticky buffers) of one inspection point of a transaction, as
+    /// produced by the app-layer parsers, for [`RuleSet::detect_app`] (the packet pass does
+    /// not read them). A kind may appear several times (multi-buffers such as tls.certs).
     pub buffers: &'a [AppBuffer<'a>],
     /// TCP session sizes for `stream_size` (None: no TCP session; such rules do not match).
     pub stream_size: Option<StreamSizes>,

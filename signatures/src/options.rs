@@ -111,6 +111,7 @@ const APP_KEYWORDS: &[&str] = &[
     "app-layer-event",
     "dns.opcode",
     "filestore",
+    "filename",
     "filemagic",
     "fileext",
     "filesize",
@@ -150,6 +151,9 @@ const APP_KEYWORDS: &[&str] = &[
 /// otherwise active rule using one is unsupported.
 const DEFERRED: &[&str] = &["xbits", "base64_decode", "asn1", "ftpbounce"];
 
+// Every buffer kind has a bit in `Features::buffers`.
+const _: () = assert!(BufferKind::COUNT <= 64);
+
 /// Optional keyword groups a builder may enable.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Features {
@@ -163,7 +167,7 @@ pub(crate) struct Features {
 
 impl Features {
     fn has_buffer(&self, k: BufferKind) -> bool {
-        self.buffers & (1u64 << (k as u32 % 64)) != 0
+        self.buffers & (1u64 << (k as u32)) != 0
     }
 }
 

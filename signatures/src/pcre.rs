@@ -3,7 +3,7 @@
 //! Suricata's semantics: `pcre:[!]"/<re>/<flags>"`; flags `i s m x A E G` change the regex,
 //! `R` makes it relative (the subject starts at the end of the previous match, so `^` anchors
 //! there), `B` (rawbytes) and `O` (Suricata's own limit override) are accepted and ignored,
-//! and the HTTP buffer flags (`U I H D C K M P Q S Y V W Z`) move it to that sticky buffer. A
+//! and the HTTP buffer flags (`U I H D C M P Q S Y V W Z`) move it to that sticky buffer. A
 //! match moves the inspection point to the end of the match; when a later relative keyword
 //! fails, the regex is retried from one byte after its previous match start (Suricata's
 //! retry loop).

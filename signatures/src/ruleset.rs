@@ -14,12 +14,16 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::content::Elem;
-use crate::detect::{group_of, BufferList, CompiledRule, PayloadMode, Prefilter, RuleSet, GROUPS};
+use crate::detect::{
+    app_group_of, group_of, AppGroup, BufferList, CompiledRule, PayloadMode, Prefilter, RuleSet,
+    APP_GROUPS, GROUPS,
+};
 use crate::flowvars::{Flowbits, VarNames};
 use crate::header::{parse_header, HeaderOutcome, Proto};
 use crate::lexer::{lex_rule, Perr, RawRule};
 use crate::options::{parse_options, Features, ListId, StreamMode};
 use crate::source::{split_rules, RuleText};
+use crate::transform::Transform;
 use crate::BufferKind;
 use crate::{LoadError, LoadReport, RuleError, RuleMeta, RuleStatus, Vars};
 
@@ -68,7 +72,7 @@ impl RuleSetBuilder {
     /// [`crate::DetectInput::buffers`]), so rules inspecting it load active. By default no
     /// buffer is provided and such rules load inactive. Affects rules added afterwards.
     pub fn enable_buffer(&mut self, kind: BufferKind) -> &mut Self {
-        self.features.buffers |= 1u64 << (kind as u32 % 64);
+        self.features.buffers |= 1u64 << (kind as u32);
         self
     }
 
@@ -147,8 +151,15 @@ impl RuleSetBuilder {
             }
         });
         let max_span = self.rules.iter().map(stream_span).max().unwrap_or(0);
-        let groups = build_groups(&self.rules);
-        let set = RuleSet::new(self.rules, groups, self.inactive, self.names, max_span);
+        let (groups, app_groups) = build_groups(&self.rules);
+        let set = RuleSet::new(
+            self.rules,
+            groups,
+            app_groups,
+            self.inactive,
+            self.names,
+            max_span,
+        );
         self.report.compile_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         (set, self.report)
     }
@@ -316,7 +327,13 @@ impl RuleSetBuilder {
                 }),
                 ListId::Payload => None,
             })
-            .collect();
+            .collect::<Vec<BufferList>>();
+        // One inspection side per app-layer rule (see `RuleSet::detect_app`).
+        let app_side = (!buffers.is_empty()).then(|| {
+            let response = opts.flow.to_server == Some(false)
+                || buffers.iter().any(|b| b.kind.response_only());
+            !response
+        });
         self.rules.push(CompiledRule {
             header,
             flow: opts.flow,
@@ -326,6 +343,7 @@ impl RuleSetBuilder {
             mode,
             anchored,
             buffers,
+            app_side,
             flowbits,
             flowints,
             noalert: opts.noalert,
@@ -412,13 +430,72 @@ fn prefilter_pattern(rule: &CompiledRule) -> Option<(&[u8], bool)> {
     Some((bytes, chosen.nocase))
 }
 
+/// The pattern an app-layer rule is prefiltered on: the buffer kind it is found in and its
+/// bytes as they occur in the raw buffer (matched case-insensitively). Taken from the rule's
+/// fast_pattern when usable, else its longest positive buffer content. Contents of buffers
+/// with transforms count only when the transforms are `dotprefix` and case changes (a
+/// leading `.` is dropped: the raw buffer holds the rest); None when no content qualifies.
+fn app_pattern(rule: &CompiledRule) -> Option<(BufferKind, Vec<u8>)> {
+    let mut best: Option<(bool, BufferKind, Vec<u8>)> = None;
+    for list in &rule.buffers {
+        let mut dotprefix = false;
+        let usable = list.transforms.iter().all(|t| match t {
+            Transform::DotPrefix => {
+                dotprefix = true;
+                true
+            }
+            Transform::ToLower | Transform::ToUpper => true,
+            _ => false,
+        });
+        if !usable {
+            continue;
+        }
+        for e in &list.chain {
+            let Elem::Content(c) = e else { continue };
+            if c.negated {
+                continue;
+            }
+            let mut bytes: &[u8] = match c.fast_chop {
+                Some((off, len)) if c.fast_pattern => c
+                    .pattern
+                    .get(usize::from(off)..usize::from(off) + usize::from(len))
+                    .unwrap_or(&c.pattern),
+                _ => &c.pattern,
+            };
+            if dotprefix {
+                if let Some(rest) = bytes.strip_prefix(b".") {
+                    bytes = rest;
+                }
+            }
+            if bytes.len() < MIN_PATTERN {
+                continue;
+            }
+            let better = match &best {
+                None => true,
+                Some((fp, _, b)) => {
+                    (c.fast_pattern && !fp) || (c.fast_pattern == *fp && bytes.len() > b.len())
+                }
+            };
+            if better {
+                best = Some((c.fast_pattern, list.kind, bytes.to_ascii_lowercase()));
+            }
+        }
+    }
+    best.map(|(_, k, b)| (k, b))
+}
+
 /// Prefilter patterns shorter than this are not worth an automaton entry. Measured on ET Open
 /// over corpus captures (`examples/detect_corpus.rs`): 3 was ~12% slower than 1 (the rules
 /// then verified on every packet cost more than the extra automaton hits), so it stays 1.
 const MIN_PATTERN: usize = 1;
 
-/// Total pattern bytes up to which the prefilter uses a DFA (tens of MB at most).
+/// Total pattern bytes up to which a packet-pass prefilter uses a DFA (tens of MB at most).
 const DFA_MAX_PATTERN_BYTES: usize = 256 * 1024;
+
+/// The same for the app-layer pass: its buffers are short (a URI, a host name), so scan
+/// speed matters less than build time, which dominates loading a large rule set; bigger
+/// groups use a contiguous NFA.
+const APP_DFA_MAX_PATTERN_BYTES: usize = 16 * 1024;
 
 /// Deduplicated prefilter patterns of one automaton and the rules that chose each.
 #[derive(Default)]
@@ -445,14 +522,18 @@ impl PatternGroup {
     }
 
     /// Builds the automaton; on failure (or no patterns) moves its rules to `always`.
-    fn build(&mut self, ci: bool, always: &mut Vec<u32>) -> Option<AhoCorasick> {
+    fn build(&mut self, ci: bool, dfa_max: usize, always: &mut Vec<u32>) -> Option<AhoCorasick> {
         if self.patterns.is_empty() {
             return None;
         }
         // A DFA scans fastest and every packet pays for this scan, but its memory grows with
         // states x byte classes; above a modest size let the library pick (contiguous NFA).
         let total: usize = self.patterns.iter().map(Vec::len).sum();
-        let kind = (total <= DFA_MAX_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
+        let kind = if total <= dfa_max {
+            Some(AhoCorasickKind::DFA)
+        } else {
+            Some(AhoCorasickKind::ContiguousNFA)
+        };
         let ac = AhoCorasick::builder()
             .ascii_case_insensitive(ci)
             .kind(kind)
@@ -494,8 +575,8 @@ fn build_prefilter(rules: &[CompiledRule], members: &[u32]) -> Prefilter {
             Some((bytes, _)) => nocase.add(bytes.to_ascii_lowercase(), idx),
         }
     }
-    let exact_ac = exact.build(false, &mut always);
-    let nocase_ac = nocase.build(true, &mut always);
+    let exact_ac = exact.build(false, DFA_MAX_PATTERN_BYTES, &mut always);
+    let nocase_ac = nocase.build(true, DFA_MAX_PATTERN_BYTES, &mut always);
     let mut bits = vec![0u64; crate::detect::words(rules.len())];
     for r in always {
         crate::detect::set_bit(&mut bits, r as usize);
@@ -511,11 +592,83 @@ fn build_prefilter(rules: &[CompiledRule], members: &[u32]) -> Prefilter {
     }
 }
 
-/// One prefilter per transport class and direction (see `detect::group_of`).
-fn build_groups(rules: &[CompiledRule]) -> Vec<Prefilter> {
+fn build_app_group(rules: &[CompiledRule], members: &[u32]) -> AppGroup {
+    let mut pats = PatternGroup::default();
+    let mut always = Vec::new();
+    for &idx in members {
+        match rules.get(idx as usize).and_then(app_pattern) {
+            Some((_, bytes)) => pats.add(bytes, idx),
+            None => always.push(idx),
+        }
+    }
+    let ac = pats.build(true, APP_DFA_MAX_PATTERN_BYTES, &mut always);
+    always.sort_unstable();
+    AppGroup {
+        ac,
+        owners: pats.owners,
+        always,
+    }
+}
+
+/// Runs `f(0..n)` on the machine's cores (largest jobs should come first) and returns the
+/// results in index order. A job whose thread panicked is run again here.
+fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let done: Vec<(usize, T)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break got;
+                        }
+                        got.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, t) in done {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(t);
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, t)| t.unwrap_or_else(|| f(i)))
+        .collect()
+}
+
+/// One prefilter per transport class and direction (see `detect::group_of`) for the packet
+/// pass, and one app group per buffer kind and side (`detect::app_group_of`) for the app
+/// pass; the automata are built in parallel, largest first.
+fn build_groups(rules: &[CompiledRule]) -> (Vec<Prefilter>, Vec<AppGroup>) {
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); GROUPS];
+    let mut app_members: Vec<Vec<u32>> = vec![Vec::new(); APP_GROUPS];
     for (idx, rule) in rules.iter().enumerate() {
         let idx = u32::try_from(idx).unwrap_or(u32::MAX);
+        if let Some(side) = rule.app_side {
+            let kind = app_pattern(rule)
+                .map(|(k, _)| k)
+                .or(rule.buffers.first().map(|b| b.kind));
+            if let Some(m) = kind.and_then(|k| app_members.get_mut(app_group_of(k, side))) {
+                m.push(idx);
+            }
+            continue;
+        }
         let protos: &[u8] = match rule.header.proto {
             Proto::Tcp => &[6],
             Proto::Udp => &[17],
@@ -537,7 +690,51 @@ fn build_groups(rules: &[CompiledRule]) -> Vec<Prefilter> {
             }
         }
     }
-    members.iter().map(|m| build_prefilter(rules, m)).collect()
+    // Jobs: packet groups then app groups, run largest first.
+    let mut jobs: Vec<(bool, usize)> = (0..GROUPS)
+        .map(|g| (false, g))
+        .chain((0..APP_GROUPS).map(|g| (true, g)))
+        .collect();
+    let size = |&(app, g): &(bool, usize)| {
+        let m = if app { &app_members } else { &members };
+        m.get(g).map_or(0, Vec::len)
+    };
+    jobs.sort_by_key(|j| std::cmp::Reverse(size(j)));
+    enum Built {
+        Packet(Prefilter),
+        App(AppGroup),
+    }
+    let built = par_map(jobs.len(), |i| {
+        let (app, g) = jobs.get(i).copied().unwrap_or((false, usize::MAX));
+        if app {
+            Built::App(build_app_group(
+                rules,
+                app_members.get(g).map_or(&[], Vec::as_slice),
+            ))
+        } else {
+            Built::Packet(build_prefilter(
+                rules,
+                members.get(g).map_or(&[], Vec::as_slice),
+            ))
+        }
+    });
+    let mut groups: Vec<Prefilter> = (0..GROUPS).map(|_| Prefilter::default()).collect();
+    let mut app_groups: Vec<AppGroup> = (0..APP_GROUPS).map(|_| AppGroup::default()).collect();
+    for (&(_, g), b) in jobs.iter().zip(built) {
+        match b {
+            Built::Packet(p) => {
+                if let Some(slot) = groups.get_mut(g) {
+                    *slot = p;
+                }
+            }
+            Built::App(a) => {
+                if let Some(slot) = app_groups.get_mut(g) {
+                    *slot = a;
+                }
+            }
+        }
+    }
+    (groups, app_groups)
 }
 
 /// Upper bound of the bytes a stream match of `rule` can span, or 0 when it does not inspect

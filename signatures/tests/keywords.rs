@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::{fired, load, tcp};
+use common::{fired, fired_app, load, tcp};
 use signatures::{
     DetectInput, FlowState, FlowVars, IcmpFields, IpFields, RuleSet, RuleSetBuilder, StreamData,
     TcpFields, Vars,
@@ -426,11 +426,13 @@ alert tcp any any -> any any (content:"/admin"; http_uri; pcre:"/\d$/U"; sid:2;)
         data: b"/admin7",
     }];
     assert_eq!(
-        fired(&rules, &tcp(b"/admin").with_buffers(&bufs)),
+        fired_app(&rules, &tcp(b"/admin").with_buffers(&bufs)),
         vec![1, 2]
     );
+    // Buffer rules are evaluated in the app-layer pass only.
+    assert!(fired(&rules, &tcp(b"/admin").with_buffers(&bufs)).is_empty());
     // The same bytes in the payload do not satisfy a buffer rule.
-    assert!(fired(&rules, &tcp(b"/admin7")).is_empty());
+    assert!(fired_app(&rules, &tcp(b"/admin7")).is_empty());
 }
 
 fn with_bytes(src: &str) -> (RuleSet, signatures::LoadReport) {
@@ -546,7 +548,7 @@ alert udp any any -> any any (dns.query; to_md5; content:"|00|"; sid:3;)"#,
         let mut p = tcp(b"");
         p.ip_proto = 17;
         let bufs: &'static [signatures::AppBuffer<'static>] = Box::leak(bufs.into_boxed_slice());
-        fired(&rules, &p.with_buffers(bufs))
+        fired_app(&rules, &p.with_buffers(bufs))
     };
     assert_eq!(q(b"www.evil.com"), vec![1, 2]);
     assert_eq!(q(b"evil.com"), vec![1]);
@@ -567,8 +569,8 @@ fn uricontent_is_content_in_http_uri() {
         kind: signatures::BufferKind::HttpUri,
         data: b"/admin/x",
     }];
-    assert_eq!(fired(&rules, &tcp(b"").with_buffers(&bufs)), vec![1]);
-    assert!(fired(&rules, &tcp(b"/admin")).is_empty());
+    assert_eq!(fired_app(&rules, &tcp(b"").with_buffers(&bufs)), vec![1]);
+    assert!(fired_app(&rules, &tcp(b"/admin")).is_empty());
     let (_, report) = load(r#"alert tcp any any -> any any (uricontent:"/x"; sid:1;)"#);
     assert_eq!(report.inactive_reasons.get("buffer http.uri"), Some(&1));
 }
@@ -596,8 +598,11 @@ alert http any any -> any any (http.method; content:"GET"; sid:4;)"#,
     }];
     let mut p = tcp(b"GET /x").with_buffers(&bufs);
     assert!(fired(&rules, &p).is_empty());
+    assert!(fired_app(&rules, &p).is_empty());
     p.app_proto = Some("http");
-    assert_eq!(fired(&rules, &p), vec![1]);
+    assert_eq!(fired_app(&rules, &p), vec![1]);
+    assert!(fired(&rules, &p).is_empty());
     p.app_proto = Some("tls");
     assert_eq!(fired(&rules, &p), vec![2]);
+    assert!(fired_app(&rules, &p).is_empty());
 }

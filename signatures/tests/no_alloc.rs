@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 use common::{load, tcp};
@@ -11,18 +10,23 @@ use signatures::{FlowVars, RuleSet, Scratch, StreamData};
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    /// Count only allocations of the measuring thread (the test harness runs others).
+    /// Count only allocations of the measuring thread (the test harness runs others, and
+    /// the tests of this file run in parallel).
     static ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Allocations counted on this thread so far.
+fn allocs() -> usize {
+    COUNT.with(std::cell::Cell::get)
 }
 
 // SAFETY: delegates to the system allocator; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if ON.with(std::cell::Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            COUNT.with(|c| c.set(c.get() + 1));
         }
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
@@ -75,14 +79,99 @@ alert ip any any -> any any (ttl:<5; sid:5;)"#,
         });
     }
     ON.with(|c| c.set(true));
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     for ts in 3..1003 {
         let i = input.with_ts(ts, 0);
         rules.detect_with_flow(&i, &mut vars, &mut scratch, |_| hits += 1);
         rules.detect_stream_chunk(&i, &mut vars, &mut scratch, |_| hits += 1);
     }
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = allocs();
     ON.with(|c| c.set(false));
     assert!(hits > 1000);
     assert_eq!(after - before, 0, "allocations on the match path");
+}
+
+#[test]
+fn detect_app_does_not_allocate_once_warm() {
+    use signatures::{AppBuffer, BufferKind, RuleSetBuilder, Vars};
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    for k in BufferKind::all() {
+        b.enable_buffer(k);
+    }
+    b.enable_app_protocol("http").enable_app_protocol("dns");
+    b.add_source(
+        "x.rules",
+        r#"alert http any any -> any any (http.uri; content:"/evil"; pcre:"/\/evil\d+$/"; sid:1;)
+alert http any any -> any any (http.method; content:"GET"; http.stat_code; content:"200"; sid:2;)
+alert http any any -> any any (http.user_agent; to_lowercase; content:"curl"; flowbits:set,c; sid:3;)
+alert http any any -> any any (flowbits:isset,c; http.host; pcre:"/^a\./"; threshold:type limit,track by_src,count 1,seconds 60; sid:4;)
+alert dns any any -> any any (dns.query; dotprefix; content:".evil.com"; endswith; sid:5;)
+alert http any any -> any any (http.header; content:"X-A"; flowint:n,+,1; sid:6;)"#,
+    );
+    let (rules, report) = b.build();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.loaded, 6, "{:?}", report.rules);
+    let mut scratch = rules.scratch();
+    let mut vars = FlowVars::default();
+    let req = [
+        AppBuffer {
+            kind: BufferKind::HttpMethod,
+            data: b"GET",
+        },
+        AppBuffer {
+            kind: BufferKind::HttpUri,
+            data: b"/evil42",
+        },
+        AppBuffer {
+            kind: BufferKind::HttpUserAgent,
+            data: b"CURL/8.0",
+        },
+        AppBuffer {
+            kind: BufferKind::HttpHost,
+            data: b"a.example",
+        },
+        AppBuffer {
+            kind: BufferKind::HttpHeader,
+            data: b"X-A: 1\r\n",
+        },
+    ];
+    let resp = [
+        AppBuffer {
+            kind: BufferKind::HttpStatCode,
+            data: b"200",
+        },
+        AppBuffer {
+            kind: BufferKind::HttpMethod,
+            data: b"GET",
+        },
+    ];
+    let mut input = tcp(b"");
+    input.app_proto = Some("http");
+    let request = input.with_buffers(&req);
+    let mut response = input.with_buffers(&resp);
+    response.flow.to_server = false;
+    let mut hits = 0;
+    for ts in 0..3 {
+        rules.detect_app(&request.with_ts(ts, 0), &mut vars, &mut scratch, |_| {
+            hits += 1
+        });
+        rules.detect_app(&response.with_ts(ts, 0), &mut vars, &mut scratch, |_| {
+            hits += 1
+        });
+    }
+    ON.with(|c| c.set(true));
+    let before = allocs();
+    for ts in 3..1003 {
+        rules.detect_app(&request.with_ts(ts, 0), &mut vars, &mut scratch, |_| {
+            hits += 1
+        });
+        rules.detect_app(&response.with_ts(ts, 0), &mut vars, &mut scratch, |_| {
+            hits += 1
+        });
+    }
+    let after = allocs();
+    ON.with(|c| c.set(false));
+    // sids 1, 3, 6 per request and 2 per response (4 is thresholded to one alert).
+    assert!(hits >= 4 * 1000, "{hits}");
+    assert_eq!(after - before, 0, "allocations on the app-layer match path");
 }

@@ -48,6 +48,16 @@ pub fn fired(rules: &RuleSet, input: &DetectInput<'_>) -> Vec<u32> {
     out
 }
 
+/// Sids firing in the app-layer pass for one inspection point (`input.buffers`, side
+/// `input.flow.to_server`), in callback order.
+pub fn fired_app(rules: &RuleSet, input: &DetectInput<'_>) -> Vec<u32> {
+    let mut scratch = rules.scratch();
+    let mut vars = signatures::FlowVars::default();
+    let mut out = Vec::new();
+    rules.detect_app(input, &mut vars, &mut scratch, |m| out.push(m.sid));
+    out
+}
+
 /// Whether a single-rule source (all rules must load) fires on `payload` (default TCP packet).
 pub fn matches(rule: &str, payload: &[u8]) -> bool {
     let (rules, report) = load(rule);
