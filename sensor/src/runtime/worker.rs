@@ -656,28 +656,6 @@ impl Detection {
     }
 }
 
-/// Until `RuleSet::detect_app` lands: no app-layer rules run.
-trait DetectAppShim {
-    fn detect_app(
-        &self,
-        input: &DetectInput<'_>,
-        vars: &mut FlowVars,
-        scratch: &mut Scratch,
-        on_match: impl FnMut(&RuleMeta),
-    );
-}
-
-impl DetectAppShim for RuleSet {
-    fn detect_app(
-        &self,
-        _input: &DetectInput<'_>,
-        _vars: &mut FlowVars,
-        _scratch: &mut Scratch,
-        _on_match: impl FnMut(&RuleMeta),
-    ) {
-    }
-}
-
 /// The `app_proto` an inspection point's alerts carry.
 fn tx_proto(tx: &dyn Transaction) -> Option<&'static str> {
     match tx.event_type() {
