@@ -30,8 +30,9 @@
 //! Parsers never panic on input and never grow without bound: what does not fit their caps is
 //! counted by the parser and skipped.
 
-use signatures::AppBuffer;
+use signatures::{AppBuffer, BufferKind};
 
+pub mod dns;
 mod session;
 
 pub use session::{AppLayer, AppLayerCounters, AppSession};
@@ -64,6 +65,12 @@ impl AppProto {
         }
     }
 }
+
+/// App-layer protocols the sensor detects (rules with them in their header load active).
+pub const PROVIDED_PROTOCOLS: &[&str] = &["dns"];
+
+/// Sticky buffers the parsers fill (rules inspecting other buffers load inactive).
+pub const PROVIDED_BUFFERS: &[BufferKind] = &[BufferKind::DnsQuery];
 
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
 /// http.* buffers fit with room to spare); more are dropped and counted by the parser.
@@ -144,25 +151,35 @@ pub trait AppParser {
     fn counters(&self) -> AppCounters;
 }
 
-/// Writes bytes as a JSON string the way Suricata's EVE does: printable ASCII as is (with
-/// JSON escapes for `"` and `\`), every other byte as `\uXXXX` of its byte value, so that
-/// binary names and headers survive the trip without being mangled into U+FFFD.
+/// Writes bytes as a JSON string the way Suricata 7's EVE does (`JsonBuilder::
+/// set_string_from_bytes`): bytes that are valid UTF-8 are kept as they are, with JSON
+/// escapes for `"`, `\` and control characters (`\b \t \n \f \r`, others `\u00xx`);
+/// when the bytes are not valid UTF-8, each byte from 0x80 up becomes the four characters
+/// `\xHH` (so the JSON text holds `\\xHH`), and the rest is escaped the same way.
 pub fn json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let utf8 = std::str::from_utf8(bytes).is_ok();
     out.push(b'"');
     for &b in bytes {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
+            0x08 => out.extend_from_slice(b"\\b"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0x20..=0x7e => out.push(b),
-            _ => {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0x00..=0x1f => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0xf)]);
             }
+            0x80.. if !utf8 => {
+                out.extend_from_slice(b"\\\\x");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
         }
     }
     out.push(b'"');
@@ -174,10 +191,17 @@ mod tests {
 
     #[test]
     fn json_bytes_escapes_like_suricata() {
+        // Not UTF-8: high bytes as the text \xHH, control bytes as JSON escapes.
         let mut out = Vec::new();
-        json_bytes(&mut out, b"a\"b\\c\x00\xff\n");
-        assert_eq!(out, br#""a\"b\\c\u0000\u00ff\n""#.to_vec());
+        json_bytes(&mut out, b"a\"b\\c\x00\xff\n\x7f");
+        let mut want = br#""a\"b\\c\u0000\\xff\n"#.to_vec();
+        want.extend_from_slice(b"\x7f\"");
+        assert_eq!(out, want);
         let parsed: String = serde_json::from_slice(&out).unwrap();
-        assert_eq!(parsed, "a\"b\\c\u{0}\u{ff}\n");
+        assert_eq!(parsed, "a\"b\\c\u{0}\\xff\n\u{7f}");
+        // UTF-8: kept as is.
+        out.clear();
+        json_bytes(&mut out, "h\u{e9}\x08\x0c\x1f".as_bytes());
+        assert_eq!(out, "\"h\u{e9}\\b\\f\\u001f\"".as_bytes());
     }
 }

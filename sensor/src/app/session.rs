@@ -26,7 +26,22 @@ struct Protocol {
 }
 
 /// The protocols, in probing order.
-static PROTOCOLS: &[Protocol] = &[];
+static PROTOCOLS: &[Protocol] = &[
+    Protocol {
+        proto: AppProto::Dns,
+        tcp: true,
+        ports: &[53],
+        probe: super::dns::probe_tcp,
+        new: || Box::new(super::dns::DnsParser::tcp()),
+    },
+    Protocol {
+        proto: AppProto::Dns,
+        tcp: false,
+        ports: &[53],
+        probe: super::dns::probe,
+        new: || Box::new(super::dns::DnsParser::udp()),
+    },
+];
 
 /// What probing a direction's first bytes decided.
 enum Detected {

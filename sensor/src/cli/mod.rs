@@ -59,7 +59,7 @@ struct ReplayArgs {
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// EVE event types to write, comma-separated (default: all the sensor produces).
-    #[arg(long, value_name = "LIST", default_value = "alert,flow,stats", value_parser = EveTypes::parse)]
+    #[arg(long, value_name = "LIST", default_value = "alert,flow,stats,dns,http,tls", value_parser = EveTypes::parse)]
     eve_types: EveTypes,
     /// Flows each worker tracks before evicting the least recently seen one.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FLOW_CAPACITY)]

@@ -1,9 +1,8 @@
 //! EVE app-layer records (`dns`, `http`, `tls`): the common envelope around the object a
 //! parser's [`Transaction`] writes.
 //!
-//! HTTP and TLS records name the flow's client as `src`, as Suricata logs transactions; DNS
-//! records keep the message's own direction (an answer comes from the server), as Suricata's
-//! DNS logger does.
+//! Records name the flow's client as `src`, as Suricata 7 logs transactions (a DNS answer
+//! too: checked against Suricata 7.0.10).
 
 use std::io::Write;
 
@@ -19,18 +18,12 @@ pub fn write_app_record(
     tx: &dyn Transaction,
 ) -> std::io::Result<()> {
     let p = ctx.packet;
-    let packet_to_server = ctx.flow.is_none_or(|f| f.to_server);
+    // Client first: Suricata logs transactions in the flow's direction, answers included.
     let event_type = tx.event_type();
-    // Client first, except for DNS, which logs each message in its own direction.
-    let swap = if event_type == "dns" {
-        packet_to_server != tx.to_server()
-    } else {
-        !packet_to_server
-    };
-    let ((sip, sport), (dip, dport)) = if swap {
-        ((p.dst_ip, p.dst_port), (p.src_ip, p.src_port))
-    } else {
+    let ((sip, sport), (dip, dport)) = if ctx.flow.is_none_or(|f| f.to_server) {
         ((p.src_ip, p.src_port), (p.dst_ip, p.dst_port))
+    } else {
+        ((p.dst_ip, p.dst_port), (p.src_ip, p.src_port))
     };
     out.extend_from_slice(b"{\"timestamp\":\"");
     write_timestamp(out, ctx.ts)?;

@@ -12,6 +12,13 @@ pub fn load_rules(paths: &[PathBuf]) -> Result<(RuleSet, LoadReport), signatures
     // extra header protocols (tcp-pkt, icmpv4, icmpv6, ipv4, ipv6) only narrow the header.
     builder.enable_byte_keywords(true);
     builder.enable_extra_protocols(true);
+    // What the app layer detects and the buffers its parsers hand to detection.
+    for name in crate::app::PROVIDED_PROTOCOLS {
+        builder.enable_app_protocol(name);
+    }
+    for kind in crate::app::PROVIDED_BUFFERS {
+        builder.enable_buffer(*kind);
+    }
     for p in paths {
         builder.add_path(p)?;
     }

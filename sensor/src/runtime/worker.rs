@@ -897,13 +897,12 @@ impl Worker {
                 app,
             ),
         };
-        if verdict.passed || verdict.alerts == 0 {
-            return Ok(());
-        }
-        self.stats.alerts += verdict.alerts;
-        self.flows.mark_alerted(flow.slot);
-        if self.det.cfg.log_alerts {
-            emit_all(sink, "alert", &self.det.pending)?;
+        if !verdict.passed && verdict.alerts > 0 {
+            self.stats.alerts += verdict.alerts;
+            self.flows.mark_alerted(flow.slot);
+            if self.det.cfg.log_alerts {
+                emit_all(sink, "alert", &self.det.pending)?;
+            }
         }
         self.det.app_records.emit(sink)
     }
