@@ -32,6 +32,8 @@
 
 use signatures::AppBuffer;
 
+pub mod http;
+
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
 /// http.* buffers fit with room to spare); more are dropped and counted by the parser.
 pub const MAX_BUFFERS: usize = 48;
