@@ -149,7 +149,9 @@ enum Phase {
     Trailers,
     /// Request side: a CONNECT waits for its response; bytes are held.
     ConnectWait,
-    /// Nothing more is parsed in this direction (tunnel, upgrade, gap, error).
+    /// After a gap outside a body: skipping to a line that starts a message.
+    Resync,
+    /// Nothing more is parsed in this direction (tunnel, upgrade, error).
     Stopped,
 }
 
@@ -171,6 +173,10 @@ struct Side {
     body_gap: bool,
     /// Request bytes received while a CONNECT waits for its response.
     held: Vec<u8>,
+    /// Resync: skipping the rest of a line that does not start a message.
+    skip_line: bool,
+    /// Response side: the front transaction's response fell into a gap.
+    lost_front: bool,
 }
 
 impl Side {
@@ -184,6 +190,8 @@ impl Side {
             remaining: 0,
             body_gap: false,
             held: Vec::new(),
+            skip_line: false,
+            lost_front: false,
         }
     }
 
@@ -196,6 +204,8 @@ impl Side {
         self.remaining = 0;
         self.body_gap = false;
         self.held.clear();
+        self.skip_line = false;
+        self.lost_front = false;
     }
 }
 
@@ -341,6 +351,7 @@ impl HttpParser {
                     data.len()
                 }
                 Phase::Idle | Phase::Headers => self.request_header_bytes(data, sink),
+                Phase::Resync => self.resync_bytes(true, data, sink),
                 _ => self.body_bytes(true, data, sink),
             };
             data = data.get(n..).unwrap_or(&[]);
@@ -657,6 +668,91 @@ impl HttpParser {
         }
     }
 
+    /// After a gap: looks at the start of each line for a request method or `HTTP/`, and
+    /// resumes parsing there. Returns bytes consumed.
+    fn resync_bytes(&mut self, to_server: bool, data: &[u8], sink: &mut TxSink<'_>) -> usize {
+        const LOOK: usize = 24;
+        let side = self.side(to_server);
+        if side.skip_line {
+            let (n, eol) = scan_line(data);
+            if eol {
+                side.skip_line = false;
+                side.chunk_line.clear();
+            }
+            return n;
+        }
+        let want = LOOK.saturating_sub(side.chunk_line.len()).max(1);
+        let (to_eol, eol) = scan_line(data);
+        let n = to_eol.min(want);
+        let line_ended = eol && n == to_eol;
+        side.chunk_line
+            .extend_from_slice(data.get(..n).unwrap_or(&[]));
+        match probe(to_server, &side.chunk_line) {
+            Probe::Match => {
+                let start = std::mem::take(&mut side.chunk_line);
+                side.phase = Phase::Idle;
+                side.msg.clear();
+                side.cur_len = 0;
+                side.cur_cr = false;
+                if !to_server && side.lost_front {
+                    side.lost_front = false;
+                    self.log_front_without_response(sink);
+                }
+                if to_server {
+                    self.parse_request(&start, sink);
+                } else {
+                    self.parse_response(&start, sink);
+                }
+                let side = self.side(to_server);
+                if side.chunk_line.is_empty() {
+                    side.chunk_line = start;
+                    side.chunk_line.clear();
+                }
+            }
+            Probe::NoMatch => {
+                side.chunk_line.clear();
+                side.skip_line = !line_ended;
+            }
+            Probe::NeedMore => {
+                if line_ended {
+                    side.chunk_line.clear();
+                }
+            }
+        }
+        n
+    }
+
+    /// Logs the front transaction with no response (its response fell into a gap).
+    fn log_front_without_response(&mut self, sink: &mut TxSink<'_>) {
+        let counters = &mut self.counters;
+        if let Some(slot) = self.queue.front_mut() {
+            if slot.has_req && !slot.req_reported {
+                slot.req_reported = true;
+                emit(
+                    sink,
+                    counters,
+                    &HttpTx {
+                        req: Some(&slot.req),
+                        resp: None,
+                        to_server: true,
+                        log: false,
+                    },
+                );
+            }
+            emit(
+                sink,
+                counters,
+                &HttpTx {
+                    req: slot.has_req.then_some(&slot.req),
+                    resp: None,
+                    to_server: false,
+                    log: true,
+                },
+            );
+        }
+        self.release_front();
+    }
+
     // ---------------------------------------------------------------- response side
 
     fn parse_response(&mut self, data: &[u8], sink: &mut TxSink<'_>) {
@@ -666,6 +762,7 @@ impl HttpParser {
             let n = match self.resp.phase {
                 Phase::Stopped | Phase::ConnectWait => return,
                 Phase::Idle | Phase::Headers => self.response_header_bytes(data, sink),
+                Phase::Resync => self.resync_bytes(false, data, sink),
                 _ => self.body_bytes(false, data, sink),
             };
             data = data.get(n..).unwrap_or(&[]);
@@ -901,15 +998,27 @@ impl AppParser for HttpParser {
                     self.resp.msg.body_len += len;
                 }
             }
-            Phase::Stopped => {}
+            Phase::Stopped | Phase::ConnectWait => {}
+            Phase::Resync => {
+                side.skip_line = false;
+                side.chunk_line.clear();
+            }
             _ => {
-                // No way to find the next message boundary: give up on this direction.
-                // What is pending is reported when the flow ends.
-                side.phase = Phase::Stopped;
+                // Give up on the message in progress and look for the next one. A request
+                // already queued is reported at the latest when its response or the flow
+                // end comes; a response in progress is lost to its transaction.
+                let in_response = !to_server;
+                side.phase = Phase::Resync;
                 side.msg.clear();
+                side.cur_len = 0;
+                side.cur_cr = false;
+                side.skip_line = false;
+                side.chunk_line.clear();
+                if in_response && !self.queue.is_empty() {
+                    self.resp.lost_front = true;
+                }
                 if to_server {
                     self.cur_req = None;
-                    // A request whose body was cut is complete as far as we will know.
                 }
             }
         }
@@ -919,7 +1028,7 @@ impl AppParser for HttpParser {
         // A response in its body (until close, or cut short) completes now.
         let resp_in_body = !matches!(
             self.resp.phase,
-            Phase::Idle | Phase::Headers | Phase::Stopped | Phase::ConnectWait
+            Phase::Idle | Phase::Headers | Phase::Stopped | Phase::ConnectWait | Phase::Resync
         );
         if resp_in_body && !self.queue.is_empty() {
             self.response_done(sink);

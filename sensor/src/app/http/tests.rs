@@ -256,7 +256,7 @@ fn gaps_and_caps_are_counted() {
             &mut sink,
         );
         p.gap(false, 3);
-        p.parse(false, b"garbage", &mut sink);
+        p.parse(false, b"garbage\r\nmore HTTP/1.1", &mut sink);
         p.end(&mut sink);
     }
     let c = p.counters();
@@ -348,4 +348,37 @@ proptest::proptest! {
         }
         p.end(&mut sink);
     }
+}
+
+#[test]
+fn resync_after_gap_in_headers() {
+    let mut p = HttpParser::new();
+    let mut seen = Vec::new();
+    {
+        let mut sink = record(&mut seen);
+        p.parse(
+            true,
+            b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+            &mut sink,
+        );
+        // The first response is lost in a gap; the second one resynchronises.
+        p.gap(false, 40);
+        p.parse(
+            false,
+            b"tail of body\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            &mut sink,
+        );
+        p.gap(true, 10);
+        p.parse(
+            true,
+            b"xx\r\nPOST /3 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            &mut sink,
+        );
+        p.end(&mut sink);
+    }
+    let logs: Vec<_> = seen.iter().filter_map(|s| s.eve.clone()).collect();
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    assert!(logs[0].contains(r#""url":"/1""#) && !logs[0].contains("status"));
+    assert!(logs[1].contains(r#""url":"/2""#) && logs[1].contains(r#""status":404"#));
+    assert!(logs[2].contains(r#""url":"/3""#));
 }
