@@ -72,6 +72,8 @@ pub const PROVIDED_PROTOCOLS: &[&str] = &["dns"];
 /// Sticky buffers the parsers fill (rules inspecting other buffers load inactive).
 pub const PROVIDED_BUFFERS: &[BufferKind] = &[BufferKind::DnsQuery];
 
+pub mod http;
+
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
 /// http.* buffers fit with room to spare); more are dropped and counted by the parser.
 pub const MAX_BUFFERS: usize = 48;
