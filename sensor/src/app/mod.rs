@@ -30,6 +30,8 @@
 //! Parsers never panic on input and never grow without bound: what does not fit their caps is
 //! counted by the parser and skipped.
 
+pub mod tls;
+
 use signatures::AppBuffer;
 
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
