@@ -149,15 +149,19 @@ enum Point {
 /// The TLS parser of one flow. Pooled: [`AppParser::reset`] keeps its buffers.
 ///
 /// Inspection points: to_server once the ClientHello is decoded (`tls.sni`, `ja3.*`), and
-/// to_client once the server's clear-text flight is in (ServerHello plus Certificate,
-/// ServerHelloDone, ChangeCipherSpec or, in TLS 1.3, the ServerHello alone: `ja3s.*`,
+/// to_client once the server's clear-text flight is in (ServerHello up to ServerHelloDone or
+/// ChangeCipherSpec or, in TLS 1.3, the ServerHello alone: `ja3s.*`,
 /// `tls.cert_*`, `tls.certs` and the request's `tls.sni`/`ja3.*`). The record is logged once,
-/// when Suricata 7 would log it: once the handshake is done (certificate seen, or application
-/// data flowing) if a certificate was seen, the server chose TLS 1.3, or the session was
+/// when Suricata 7 would log it: once the handshake is done (certificate seen and the server's
+/// flight over, or application data flowing) if a certificate was seen, the server chose TLS 1.3, or the session was
 /// resumed; otherwise at the flow's end under the same condition. When that happens after
 /// both points were reported, a point with no buffers carries the log.
 ///
-/// Departures from Suricata, each for boundedness or segmentation independence: handshake
+/// Departures from Suricata, each for boundedness or segmentation independence: a server
+/// certificate ends the handshake only once the server's flight is over (Suricata checks at
+/// the end of each chunk it parses, and it parses the server's data when the client ACKs it,
+/// which in practice is the whole flight; a CertificateRequest later in the flight makes it
+/// wait for the client's certificate); handshake
 /// messages over [`HS_MESSAGE_CAP`] are skipped (counted as truncated); an unknown record
 /// type in a TLS 1.0/1.1 stream skips that record (Suricata drops the rest of the current
 /// packet's data); heartbeats are checked as requests only; SSLv2 records are framed and
@@ -282,14 +286,19 @@ impl TlsParser {
 
     /// Reports the inspection points (and the log) due after a call's bytes.
     fn report(&mut self, to_server: bool, sink: &mut TxSink<'_>) {
+        let s = &self.sides[1];
+        // The server's clear-text flight is over (it may carry a CertificateRequest after
+        // the Certificate, which changes when the handshake is done).
+        let flight_done = s.hello_done
+            || s.app_data
+            || self.flags & (flag::SERVER_CCS | flag::LOG_WITHOUT_CERT | flag::HANDSHAKE_DONE) != 0;
         let need_client = self.flags & flag::NEED_CLIENT_CERT != 0;
         if (need_client && self.sides[0].cert.has_names())
-            || (!need_client && self.sides[1].cert.has_names())
+            || (!need_client && flight_done && s.cert.has_names())
         {
             self.flags |= flag::HANDSHAKE_DONE;
         }
         let log = !self.logged && self.flags & flag::HANDSHAKE_DONE != 0 && self.loggable();
-        let s = &self.sides[1];
         let point = if to_server && !self.request_reported && self.sides[0].hello_seen {
             self.request_reported = true;
             Some(Point::Request)
@@ -297,11 +306,7 @@ impl TlsParser {
             && !self.response_reported
             && s.hello_seen
             && self.flags & flag::SERVER_HELLO != 0
-            && (s.cert.seen
-                || s.hello_done
-                || s.app_data
-                || self.flags & (flag::SERVER_CCS | flag::LOG_WITHOUT_CERT | flag::HANDSHAKE_DONE)
-                    != 0)
+            && flight_done
         {
             self.response_reported = true;
             Some(Point::Response)
