@@ -33,7 +33,9 @@
 use signatures::{AppBuffer, BufferKind};
 
 pub mod dns;
+pub mod http;
 mod session;
+pub mod tls;
 
 pub use session::{AppLayer, AppLayerCounters, AppSession};
 
@@ -67,12 +69,50 @@ impl AppProto {
 }
 
 /// App-layer protocols the sensor detects (rules with them in their header load active).
-pub const PROVIDED_PROTOCOLS: &[&str] = &["dns"];
+pub const PROVIDED_PROTOCOLS: &[&str] = &["dns", "http", "tls"];
 
 /// Sticky buffers the parsers fill (rules inspecting other buffers load inactive).
-pub const PROVIDED_BUFFERS: &[BufferKind] = &[BufferKind::DnsQuery];
-
-pub mod http;
+pub const PROVIDED_BUFFERS: &[BufferKind] = &[
+    BufferKind::DnsQuery,
+    BufferKind::FileData,
+    BufferKind::HttpAccept,
+    BufferKind::HttpAcceptEnc,
+    BufferKind::HttpAcceptLang,
+    BufferKind::HttpConnection,
+    BufferKind::HttpContentLen,
+    BufferKind::HttpContentType,
+    BufferKind::HttpCookie,
+    BufferKind::HttpHeader,
+    BufferKind::HttpHeaderNames,
+    BufferKind::HttpHeaderRaw,
+    BufferKind::HttpHost,
+    BufferKind::HttpHostRaw,
+    BufferKind::HttpLocation,
+    BufferKind::HttpMethod,
+    BufferKind::HttpProtocol,
+    BufferKind::HttpReferer,
+    BufferKind::HttpRequestBody,
+    BufferKind::HttpRequestLine,
+    BufferKind::HttpResponseBody,
+    BufferKind::HttpResponseLine,
+    BufferKind::HttpServer,
+    BufferKind::HttpStart,
+    BufferKind::HttpStatCode,
+    BufferKind::HttpStatMsg,
+    BufferKind::HttpUri,
+    BufferKind::HttpUriRaw,
+    BufferKind::HttpUserAgent,
+    BufferKind::Ja3Hash,
+    BufferKind::Ja3String,
+    BufferKind::Ja3sHash,
+    BufferKind::Ja3sString,
+    BufferKind::TlsCertFingerprint,
+    BufferKind::TlsCertIssuer,
+    BufferKind::TlsCertSerial,
+    BufferKind::TlsCertSubject,
+    BufferKind::TlsCerts,
+    BufferKind::TlsSni,
+];
 
 /// Most app-layer buffers one inspection point hands to detection (a few tls.certs and the
 /// http.* buffers fit with room to spare); more are dropped and counted by the parser.

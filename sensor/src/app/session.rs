@@ -28,6 +28,20 @@ struct Protocol {
 /// The protocols, in probing order.
 static PROTOCOLS: &[Protocol] = &[
     Protocol {
+        proto: AppProto::Http,
+        tcp: true,
+        ports: &[],
+        probe: super::http::probe,
+        new: || Box::new(super::http::HttpParser::new()),
+    },
+    Protocol {
+        proto: AppProto::Tls,
+        tcp: true,
+        ports: &[],
+        probe: super::tls::probe,
+        new: || Box::new(super::tls::TlsParser::new()),
+    },
+    Protocol {
         proto: AppProto::Dns,
         tcp: true,
         ports: &[53],
