@@ -78,10 +78,13 @@ fn demo_capture_raises_exactly_the_designed_alerts() {
     assert!(has(&|v| v["direction"] == "to_client"));
     let of_type = |t: &str| records.iter().filter(|v| v["event_type"] == t).count();
     assert_eq!(of_type("stats"), 1);
+    // The demo's web and DNS traffic is logged by the app layer.
+    assert!(of_type("http") > 0, "http records");
+    assert!(of_type("dns") > 0, "dns records");
     assert_eq!(
-        of_type("flow") + of_type("alert") + 1,
+        of_type("flow") + of_type("alert") + of_type("http") + of_type("dns") + of_type("tls") + 1,
         records.len(),
-        "only alert, flow and stats records"
+        "only alert, flow, app-layer and stats records"
     );
     for v in &records {
         assert_eq!(v["sensor"]["id"], "demo-1");

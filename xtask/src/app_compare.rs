@@ -40,7 +40,13 @@ const PROTOCOLS: &[(&str, &[&str])] = &[
     ("dns", &["type", "rrname", "rrtype", "rcode"]),
     (
         "http",
-        &["hostname", "url", "http_method", "status", "http_user_agent"],
+        &[
+            "hostname",
+            "url",
+            "http_method",
+            "status",
+            "http_user_agent",
+        ],
     ),
     ("tls", &["sni", "ja3.hash", "ja3s.hash", "subject"]),
 ];

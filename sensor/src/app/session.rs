@@ -148,7 +148,10 @@ pub struct AppLayer {
 impl std::fmt::Debug for AppLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppLayer")
-            .field("pooled", &self.pools.iter().map(Vec::len).collect::<Vec<_>>())
+            .field(
+                "pooled",
+                &self.pools.iter().map(Vec::len).collect::<Vec<_>>(),
+            )
             .field("counters", &self.counters)
             .finish()
     }
@@ -219,11 +222,7 @@ impl AppLayer {
         }
         // Probe from the first byte of the stream when the chunk still holds it.
         let start = offset.saturating_sub(new_from as u64);
-        let (bytes, bytes_offset) = if start == 0 {
-            (data, 0)
-        } else {
-            (new, offset)
-        };
+        let (bytes, bytes_offset) = if start == 0 { (data, 0) } else { (new, offset) };
         match self.probe(true, ports, to_server, bytes) {
             Detected::Later => {}
             Detected::Never => self.refuse(s, dir),
@@ -296,8 +295,7 @@ impl AppLayer {
     fn probe(&self, tcp: bool, ports: [u16; 2], to_server: bool, bytes: &[u8]) -> Detected {
         let mut undecided = false;
         for (i, p) in PROTOCOLS.iter().enumerate() {
-            if p.tcp != tcp || !(p.ports.is_empty() || ports.iter().any(|x| p.ports.contains(x)))
-            {
+            if p.tcp != tcp || !(p.ports.is_empty() || ports.iter().any(|x| p.ports.contains(x))) {
                 continue;
             }
             match (p.probe)(to_server, bytes) {

@@ -60,7 +60,6 @@ pub struct AlertContext<'a, 'p> {
     pub tx: Option<&'a dyn Transaction>,
 }
 
-
 /// Appends one alert record (no trailing newline) to `out`.
 pub fn write_alert(
     out: &mut Vec<u8>,

@@ -91,11 +91,9 @@ impl EveTypes {
                 "dns" => t.dns = true,
                 "http" => t.http = true,
                 "tls" => t.tls = true,
-                other => {
-                    return Err(format!(
-                        "unknown EVE event type '{other}' (known: alert, flow, stats, dns, http, tls)"
-                    ))
-                }
+                other => return Err(format!(
+                    "unknown EVE event type '{other}' (known: alert, flow, stats, dns, http, tls)"
+                )),
             }
         }
         Ok(t)

@@ -769,8 +769,7 @@ impl Worker {
     /// their remaining stream bytes and writing their records to `sink`.
     pub fn shutdown(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
         let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, &mut self.app, sink);
-        self.flows
-            .drain(now, &mut |parts, r| ends.on_end(parts, r));
+        self.flows.drain(now, &mut |parts, r| ends.on_end(parts, r));
         self.stats.alerts += ends.finish()?;
         Ok(())
     }
