@@ -443,8 +443,8 @@ mod tests {
     fn skips_decided_from_yaml() {
         let skip = |t: &str| plan_from_yaml(&case(), &yaml(t)).err().unwrap_or_default();
         assert_eq!(
-            skip("checks:\n  - filter: {count: 1, match: {event_type: dns}}"),
-            "needs event_type dns"
+            skip("checks:\n  - filter: {count: 1, match: {event_type: fileinfo}}"),
+            "needs event_type fileinfo"
         );
         assert_eq!(
             skip("checks:\n  - shell: {args: x, expect: 1}"),

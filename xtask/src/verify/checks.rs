@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
 /// EVE event types the sensor writes today; checks on others are skipped.
-pub const PRODUCED_EVENT_TYPES: &[&str] = &["alert", "flow", "stats"];
+pub const PRODUCED_EVENT_TYPES: &[&str] = &["alert", "flow", "stats", "dns", "http", "tls"];
 
 /// One `filter` check: an exact record count and the conditions a record must meet.
 #[derive(Debug, Clone)]
@@ -385,7 +385,8 @@ mod tests {
     #[test]
     fn alert_only_detection() {
         assert!(filter("count: 0\nmatch: {alert.signature_id: 2}").is_evaluable());
-        assert!(!filter("count: 1\nmatch: {event_type: dns}").is_evaluable());
+        assert!(filter("count: 1\nmatch: {event_type: dns}").is_evaluable());
+        assert!(!filter("count: 1\nmatch: {event_type: fileinfo}").is_evaluable());
         assert!(!filter("count: 1\nmatch: {app_proto: http}").is_evaluable());
         assert!(
             filter("count: 1\nmatch: {event_type: flow, flow.reason: shutdown}").is_evaluable()
