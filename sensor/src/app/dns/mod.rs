@@ -13,6 +13,9 @@
 //!   its answers, in both cases only when the message has a question;
 //! * `dns.query` is a multi-buffer: a request offers each question's name, up to the first
 //!   empty (root) name; responses offer no buffer;
+//! * the log differs from Suricata's in two bounded ways: a request with several questions
+//!   gives one record (its first question) where Suricata writes one per question, and a
+//!   section logs at most [`eve::MAX_LOGGED_ENTRIES`] entries;
 //! * a message that does not parse yields nothing and counts in `parse_errors` (Suricata
 //!   raises an anomaly event or, for UDP with an implausible header, nothing). Over TCP a bad
 //!   message stops parsing of the flow, as Suricata's error state does, because the framing
@@ -23,7 +26,7 @@
 //! direction resynchronises on the first chunk that looks like the start of a frame
 //! (Suricata's probe); chunks before it are skipped and counted in `truncated`.
 
-mod eve;
+pub mod eve;
 pub mod message;
 #[cfg(test)]
 mod tests;
@@ -31,8 +34,6 @@ mod tests;
 use self::message::{Error, Header, Message, HEADER_LEN};
 use super::{AppCounters, AppParser, Buffers, Probe, Transaction, TxSink};
 use signatures::{AppBuffer, BufferKind};
-
-pub use self::eve::{rcode_name, rrtype_name};
 
 /// Longest TCP frame: the length prefix and a message of up to 65535 bytes.
 pub const MAX_FRAME: usize = 2 + u16::MAX as usize;

@@ -500,3 +500,15 @@ fn zero_length_frame_split_across_segments() {
     assert_eq!(got, want);
     assert_eq!(counters.parse_errors, 0);
 }
+
+#[test]
+fn logged_entries_are_capped() {
+    // One TXT record of 2000 empty strings: 2000 entries for Suricata, 1024 here.
+    let mut body = EX.to_vec();
+    body.extend_from_slice(&[0, 16, 0, 1]);
+    body.extend_from_slice(&rr(b"\xc0\x0c", 16, 1, &[0u8; 2000]));
+    let (out, _) = udp(&[(false, &msg(1, 0x8180, [1, 1, 0, 0], &body))]);
+    let v: serde_json::Value = serde_json::from_str(&format!("{{{}}}", out[0].eve)).unwrap();
+    assert_eq!(v["dns"]["answers"].as_array().unwrap().len(), 1024);
+    assert_eq!(v["dns"]["grouped"]["TXT"].as_array().unwrap().len(), 1024);
+}
