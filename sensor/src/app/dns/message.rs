@@ -251,8 +251,16 @@ fn walk_name(
                 return Err(Error::Pointer);
             }
             // Suricata compares the bytes from the target to the message end with the
-            // bytes left in the current input: equal means a pointer to itself.
-            if msg.get(offset..) == msg.get(pos..lim) {
+            // bytes left in the current input: equal means a pointer to itself. When the
+            // input runs to the message end, equal lengths mean the same start, so skip the
+            // comparison (a memcmp of up to 64 KiB per name otherwise); inside record data
+            // the comparison is bounded by the record's length.
+            let same = if lim == msg.len() {
+                offset == pos
+            } else {
+                msg.get(offset..) == msg.get(pos..lim)
+            };
+            if same {
                 flags.pointer_loop = true;
                 if pivot.is_some() {
                     break;
