@@ -19,6 +19,13 @@ use std::io::Write;
 use super::message::{Entries, Entry, Message, Name, NameBuf, Rdata};
 use crate::app::json_bytes;
 
+/// Most entries logged per section. Suricata logs them all, but an entry repeats its owner
+/// name, which a pointer makes cost two bytes on the wire and up to 1025 in the log, and a
+/// TXT record of empty strings gives an entry per byte: a 64 KiB message could otherwise
+/// make a record of tens of megabytes. Real responses (an AXFR message included) stay far
+/// below this.
+pub const MAX_LOGGED_ENTRIES: usize = 1024;
+
 /// Suricata's name for a record type, or `None` where it prints the number.
 pub fn rrtype_name(t: u16) -> Option<&'static str> {
     Some(match t {
@@ -317,7 +324,7 @@ fn entries_array(
     out.push(b',');
     key(out, k);
     out.push(b'[');
-    for (i, e) in entries.enumerate() {
+    for (i, e) in entries.take(MAX_LOGGED_ENTRIES).enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -331,7 +338,7 @@ fn entries_array(
 /// appearance. At most 11 types have a grouped form, so the key list fits on the stack.
 fn grouped(out: &mut Vec<u8>, buf: &mut NameBuf, msg: &Message<'_>) -> std::io::Result<()> {
     let mut types: heapless::Vec<u16, 16> = heapless::Vec::new();
-    for e in msg.answers() {
+    for e in msg.answers().take(MAX_LOGGED_ENTRIES) {
         if !matches!(e.data, Rdata::Other(_)) && !types.contains(&e.rrtype) {
             let _ = types.push(e.rrtype);
         }
@@ -346,7 +353,8 @@ fn grouped(out: &mut Vec<u8>, buf: &mut NameBuf, msg: &Message<'_>) -> std::io::
         rrtype_str(out, *t)?;
         out.extend_from_slice(b":[");
         let mut first = true;
-        for e in msg.answers().filter(|e| e.rrtype == *t) {
+        let group = msg.answers().take(MAX_LOGGED_ENTRIES);
+        for e in group.filter(|e| e.rrtype == *t) {
             if !first {
                 out.push(b',');
             }

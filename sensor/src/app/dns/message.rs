@@ -251,8 +251,16 @@ fn walk_name(
                 return Err(Error::Pointer);
             }
             // Suricata compares the bytes from the target to the message end with the
-            // bytes left in the current input: equal means a pointer to itself.
-            if msg.get(offset..) == msg.get(pos..lim) {
+            // bytes left in the current input: equal means a pointer to itself. When the
+            // input runs to the message end, equal lengths mean the same start, so skip the
+            // comparison (a memcmp of up to 64 KiB per name otherwise); inside record data
+            // the comparison is bounded by the record's length.
+            let same = if lim == msg.len() {
+                offset == pos
+            } else {
+                msg.get(offset..) == msg.get(pos..lim)
+            };
+            if same {
                 flags.pointer_loop = true;
                 if pivot.is_some() {
                     break;
@@ -286,6 +294,36 @@ fn walk_name(
         }
     }
     Ok((pivot.unwrap_or(pos), flags))
+}
+
+/// How a parse finds where a name ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Follow every pointer and apply every rule: what [`Message::parse`] does once.
+    Check,
+    /// The message was checked: scan the inline labels up to the end or the first pointer,
+    /// which gives the same position in O(name length) instead of up to 256 steps.
+    Skip,
+}
+
+/// Where the data after the name at `msg[at..]` starts.
+fn name_end(msg: &[u8], at: usize, end: usize, walk: Walk) -> Result<usize, Error> {
+    if walk == Walk::Check {
+        return walk_name(msg, at, end, &mut ()).map(|(next, _)| next);
+    }
+    let lim = end.min(msg.len());
+    let mut pos = at;
+    loop {
+        let Some(&b) = msg.get(pos).filter(|_| pos < lim) else {
+            return Ok(pos);
+        };
+        match b & 0xc0 {
+            0 if b == 0 => return Ok(pos + 1),
+            0 if lim - pos > usize::from(b) => pos += 1 + usize::from(b),
+            0xc0 if lim - pos >= 2 => return Ok(pos + 2),
+            _ => return Err(Error::Truncated),
+        }
+    }
 }
 
 /// A name somewhere in a message, decoded on demand.
@@ -324,8 +362,8 @@ pub struct Question<'a> {
     pub rrclass: u16,
 }
 
-fn parse_question(msg: &[u8], at: usize) -> Result<(Question<'_>, usize), Error> {
-    let (next, _) = walk_name(msg, at, msg.len(), &mut ())?;
+fn parse_question(msg: &[u8], at: usize, walk: Walk) -> Result<(Question<'_>, usize), Error> {
+    let next = name_end(msg, at, msg.len(), walk)?;
     let rrtype = be16(msg, next).ok_or(Error::Truncated)?;
     let rrclass = be16(msg, next + 2).ok_or(Error::Truncated)?;
     let name = Name {
@@ -428,6 +466,7 @@ fn parse_rdata(
     rrtype: u16,
     at: usize,
     end: usize,
+    walk: Walk,
 ) -> Result<(Rdata<'_>, usize), Error> {
     let data = msg.get(at..end).ok_or(Error::Rdata)?;
     let name_at = |start: usize| Name { msg, start, end };
@@ -435,19 +474,19 @@ fn parse_rdata(
         rrtype::A | rrtype::AAAA => (Rdata::Addr(data), end),
         rrtype::NULL => (Rdata::Null(data), end),
         rrtype::CNAME | rrtype::NS | rrtype::PTR => {
-            let (next, _) = walk_name(msg, at, end, &mut ()).map_err(|_| Error::Rdata)?;
+            let next = name_end(msg, at, end, walk).map_err(|_| Error::Rdata)?;
             (Rdata::Name(name_at(at)), next)
         }
         rrtype::MX => {
             if data.len() < 2 {
                 return Err(Error::Rdata);
             }
-            let (next, _) = walk_name(msg, at + 2, end, &mut ()).map_err(|_| Error::Rdata)?;
+            let next = name_end(msg, at + 2, end, walk).map_err(|_| Error::Rdata)?;
             (Rdata::Name(name_at(at + 2)), next)
         }
         rrtype::SOA => {
-            let (r, _) = walk_name(msg, at, end, &mut ()).map_err(|_| Error::Rdata)?;
-            let (fixed, _) = walk_name(msg, r, end, &mut ()).map_err(|_| Error::Rdata)?;
+            let r = name_end(msg, at, end, walk).map_err(|_| Error::Rdata)?;
+            let fixed = name_end(msg, r, end, walk).map_err(|_| Error::Rdata)?;
             let fields = msg.get(fixed..end).ok_or(Error::Rdata)?;
             let v = |i: usize| be32(fields, 4 * i).ok_or(Error::Rdata);
             let soa = Rdata::Soa {
@@ -464,7 +503,7 @@ fn parse_rdata(
         rrtype::SRV => {
             let f = |i: usize| be16(data, 2 * i).ok_or(Error::Rdata);
             let (priority, weight, port) = (f(0)?, f(1)?, f(2)?);
-            let (next, _) = walk_name(msg, at + 6, end, &mut ()).map_err(|_| Error::Rdata)?;
+            let next = name_end(msg, at + 6, end, walk).map_err(|_| Error::Rdata)?;
             let target = name_at(at + 6);
             let srv = Rdata::Srv {
                 priority,
@@ -508,8 +547,8 @@ struct RecordHead<'a> {
     data: (usize, usize),
 }
 
-fn parse_record_head(msg: &[u8], at: usize) -> Result<(RecordHead<'_>, usize), Error> {
-    let (p, _) = walk_name(msg, at, msg.len(), &mut ())?;
+fn parse_record_head(msg: &[u8], at: usize, walk: Walk) -> Result<(RecordHead<'_>, usize), Error> {
+    let p = name_end(msg, at, msg.len(), walk)?;
     let rrtype = be16(msg, p).ok_or(Error::Truncated)?;
     let rrclass = be16(msg, p + 2).ok_or(Error::Truncated)?;
     let ttl = be32(msg, p + 4).ok_or(Error::Truncated)?;
@@ -536,13 +575,13 @@ fn parse_record_head(msg: &[u8], at: usize) -> Result<(RecordHead<'_>, usize), E
 
 /// Checks one record the way the log will read it; returns where the next one starts.
 fn check_record(msg: &[u8], at: usize) -> Result<usize, Error> {
-    let (head, next) = parse_record_head(msg, at)?;
+    let (head, next) = parse_record_head(msg, at, Walk::Check)?;
     let (start, end) = head.data;
-    let (_, mut p) = parse_rdata(msg, head.rrtype, start, end)?;
+    let (_, mut p) = parse_rdata(msg, head.rrtype, start, end, Walk::Check)?;
     if head.rrtype == rrtype::TXT {
         let mut strings = 1;
         while strings < MAX_TXT_STRINGS && p < end {
-            match parse_rdata(msg, head.rrtype, p, end) {
+            match parse_rdata(msg, head.rrtype, p, end, Walk::Check) {
                 Ok((_, q)) => p = q,
                 Err(_) => break,
             }
@@ -571,7 +610,7 @@ impl<'a> Message<'a> {
         }
         let mut at = HEADER_LEN;
         for _ in 0..header.qdcount {
-            at = parse_question(bytes, at)?.1;
+            at = parse_question(bytes, at, Walk::Check)?.1;
         }
         let an = at;
         if response {
@@ -648,7 +687,7 @@ impl<'a> Iterator for Questions<'a> {
             return None;
         }
         self.left -= 1;
-        match parse_question(self.msg, self.at) {
+        match parse_question(self.msg, self.at, Walk::Skip) {
             Ok((q, next)) => {
                 self.at = next;
                 Some(q)
@@ -692,7 +731,7 @@ impl<'a> Iterator for Entries<'a> {
         if let Some((head, p, n)) = self.txt.take() {
             let end = head.data.1;
             if n < MAX_TXT_STRINGS && p < end {
-                if let Ok((data, q)) = parse_rdata(self.msg, head.rrtype, p, end) {
+                if let Ok((data, q)) = parse_rdata(self.msg, head.rrtype, p, end, Walk::Skip) {
                     self.txt = Some((head, q, n + 1));
                     return Some(entry(head, data));
                 }
@@ -702,9 +741,10 @@ impl<'a> Iterator for Entries<'a> {
             return None;
         }
         self.left -= 1;
-        let parsed = parse_record_head(self.msg, self.at).and_then(|(head, next)| {
+        let parsed = parse_record_head(self.msg, self.at, Walk::Skip).and_then(|(head, next)| {
             let (start, end) = head.data;
-            parse_rdata(self.msg, head.rrtype, start, end).map(|(d, p)| (head, next, d, p))
+            parse_rdata(self.msg, head.rrtype, start, end, Walk::Skip)
+                .map(|(d, p)| (head, next, d, p))
         });
         match parsed {
             Ok((head, next, data, p)) => {

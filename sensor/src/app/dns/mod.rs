@@ -13,6 +13,9 @@
 //!   its answers, in both cases only when the message has a question;
 //! * `dns.query` is a multi-buffer: a request offers each question's name, up to the first
 //!   empty (root) name; responses offer no buffer;
+//! * the log differs from Suricata's in two bounded ways: a request with several questions
+//!   gives one record (its first question) where Suricata writes one per question, and a
+//!   section logs at most [`eve::MAX_LOGGED_ENTRIES`] entries;
 //! * a message that does not parse yields nothing and counts in `parse_errors` (Suricata
 //!   raises an anomaly event or, for UDP with an implausible header, nothing). Over TCP a bad
 //!   message stops parsing of the flow, as Suricata's error state does, because the framing
@@ -23,7 +26,7 @@
 //! direction resynchronises on the first chunk that looks like the start of a frame
 //! (Suricata's probe); chunks before it are skipped and counted in `truncated`.
 
-mod eve;
+pub mod eve;
 pub mod message;
 #[cfg(test)]
 mod tests;
@@ -31,8 +34,6 @@ mod tests;
 use self::message::{Error, Header, Message, HEADER_LEN};
 use super::{AppCounters, AppParser, Buffers, Probe, Transaction, TxSink};
 use signatures::{AppBuffer, BufferKind};
-
-pub use self::eve::{rcode_name, rrtype_name};
 
 /// Longest TCP frame: the length prefix and a message of up to 65535 bytes.
 pub const MAX_FRAME: usize = 2 + u16::MAX as usize;
@@ -302,8 +303,14 @@ impl Transaction for DnsTx<'_> {
 
 /// Whether a UDP datagram looks like DNS (Suricata's `rs_dns_probe`): a header that does
 /// not claim more records than the datagram can hold, and questions that do not break the
-/// name rules (running out of bytes is tolerated). A response sent by the client matches
-/// too: Suricata then treats the flow as reversed, which is the caller's business.
+/// name rules (running out of bytes is tolerated).
+///
+/// What Suricata 7.0.10 does around it (seen on the corpus, for the caller): it probes only
+/// flows whose server port (the first packet's destination) is 53, so a flow first seen
+/// from port 53 to a high port is never DNS; when the first message to port 53 is a
+/// response (QR set) it reverses the flow and logs that message as an answer (use
+/// [`message::Header::is_response`]); and over UDP a datagram that does not match leaves the
+/// flow undecided, so a later message of either direction can still make it DNS.
 pub fn probe(_to_server: bool, data: &[u8]) -> Probe {
     if data.len() < HEADER_LEN {
         return Probe::NoMatch;

@@ -500,3 +500,39 @@ fn zero_length_frame_split_across_segments() {
     assert_eq!(got, want);
     assert_eq!(counters.parse_errors, 0);
 }
+
+#[test]
+fn logged_entries_are_capped() {
+    // One TXT record of 2000 empty strings: 2000 entries for Suricata, 1024 here.
+    let mut body = EX.to_vec();
+    body.extend_from_slice(&[0, 16, 0, 1]);
+    body.extend_from_slice(&rr(b"\xc0\x0c", 16, 1, &[0u8; 2000]));
+    let (out, _) = udp(&[(false, &msg(1, 0x8180, [1, 1, 0, 0], &body))]);
+    let v: serde_json::Value = serde_json::from_str(&format!("{{{}}}", out[0].eve)).unwrap();
+    assert_eq!(v["dns"]["answers"].as_array().unwrap().len(), 1024);
+    assert_eq!(v["dns"]["grouped"]["TXT"].as_array().unwrap().len(), 1024);
+}
+
+#[test]
+fn pointer_to_itself_after_a_pointer_ends_the_name() {
+    // Owner names point at "a" + a pointer to itself: flagged as a loop but accepted, as
+    // Suricata does, many times over in one message.
+    let mut body = EX.to_vec();
+    body.extend_from_slice(&[0, 1, 0, 1]);
+    // The first record's data (an A record of 4 bytes) holds "a" and the self pointer.
+    let loop_at = 12 + body.len() + 12;
+    let self_ptr = (0xc000 | (loop_at + 2) as u16).to_be_bytes();
+    body.extend_from_slice(&rr(b"\xc0\x0c", 1, 1, &[1, b'a', self_ptr[0], self_ptr[1]]));
+    let mut n = 1u16;
+    while body.len() < 60_000 {
+        let owner = (0xc000 | loop_at as u16).to_be_bytes();
+        body.extend_from_slice(&rr(&owner, 1, 1, &[1, 2, 3, 4]));
+        n += 1;
+    }
+    let m = msg(1, 0x8180, [1, n, 0, 0], &body);
+    let (out, c) = udp(&[(false, &m)]);
+    assert_eq!(c.parse_errors, 0);
+    assert!(out[0]
+        .eve
+        .contains(r#"{"rrname":"a","rrtype":"A","ttl":1,"rdata":"1.2.3.4"}"#));
+}
