@@ -19,7 +19,8 @@ struct Protocol {
     proto: AppProto,
     /// Runs over TCP streams (else UDP datagrams).
     tcp: bool,
-    /// Only flows with one of these ports are probed (empty: any port).
+    /// Only flows whose server port is one of these are probed (empty: any port), as
+    /// Suricata's port-based probing goes by the destination of the flow's first packet.
     ports: &'static [u16],
     probe: fn(bool, &[u8]) -> Probe,
     new: fn() -> BoxedParser,
@@ -186,7 +187,8 @@ impl AppLayer {
     }
 
     /// New bytes of one TCP direction. `data` is context followed by new bytes from
-    /// `new_from` on; `offset` is the stream offset of `data[new_from]`.
+    /// `new_from` on; `offset` is the stream offset of `data[new_from]`; `ports` are the
+    /// client's and the server's.
     #[allow(clippy::too_many_arguments)]
     pub fn on_stream(
         &mut self,
@@ -239,7 +241,7 @@ impl AppLayer {
         }
     }
 
-    /// One UDP datagram of the flow.
+    /// One UDP datagram of the flow; `ports` are the client's and the server's.
     pub fn on_datagram(
         &mut self,
         s: &mut AppSession,
@@ -257,8 +259,10 @@ impl AppLayer {
             }
             match self.probe(false, ports, to_server, payload) {
                 Detected::As(entry) => self.start(s, entry),
-                // A datagram is whole: a probe that wants more has its answer.
-                Detected::Later | Detected::Never => {
+                // On a port a parser claims, a datagram that fails the probe leaves the flow
+                // undecided (a later message may still be DNS), as in Suricata.
+                Detected::Later => return,
+                Detected::Never => {
                     s.refused = [true; 2];
                     s.proto = AppProto::Failed;
                     self.counters.failed += 1;
@@ -295,16 +299,17 @@ impl AppLayer {
     fn probe(&self, tcp: bool, ports: [u16; 2], to_server: bool, bytes: &[u8]) -> Detected {
         let mut undecided = false;
         for (i, p) in PROTOCOLS.iter().enumerate() {
-            if p.tcp != tcp || !(p.ports.is_empty() || ports.iter().any(|x| p.ports.contains(x))) {
+            if p.tcp != tcp || !(p.ports.is_empty() || p.ports.contains(&ports[1])) {
                 continue;
             }
             match (p.probe)(to_server, bytes) {
                 Probe::Match => return Detected::As(i),
                 Probe::NeedMore => undecided = true,
-                Probe::NoMatch => {}
+                // A datagram protocol keeps its port's flows undecided until one matches.
+                Probe::NoMatch => undecided |= !tcp,
             }
         }
-        if undecided && bytes.len() < PROBE_LIMIT {
+        if undecided && (!tcp || bytes.len() < PROBE_LIMIT) {
             Detected::Later
         } else {
             Detected::Never

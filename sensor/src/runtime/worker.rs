@@ -389,9 +389,14 @@ impl Detection {
                 let (rules, scratch, records) =
                     (&*self.rules, &mut self.scratch, &mut self.app_records);
                 let log_app = self.cfg.log_app;
+                let ports = if to_server {
+                    [packet.src_port, packet.dst_port]
+                } else {
+                    [packet.dst_port, packet.src_port]
+                };
                 a.layer.on_datagram(
                     a.session,
-                    [packet.src_port, packet.dst_port],
+                    ports,
                     to_server,
                     packet.payload,
                     &mut |tx| {
