@@ -344,3 +344,102 @@ impl AppLayer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Transaction;
+
+    /// Feeds `data` as the first bytes of a direction and collects (event_type, to_server).
+    fn feed(
+        app: &mut AppLayer,
+        s: &mut AppSession,
+        ports: [u16; 2],
+        to_server: bool,
+        offset: u64,
+        data: &[u8],
+    ) -> Vec<(&'static str, bool)> {
+        let mut seen = Vec::new();
+        app.on_stream(
+            s,
+            ports,
+            to_server,
+            data,
+            0,
+            offset,
+            &mut |tx: &dyn Transaction| seen.push((tx.event_type(), tx.to_server())),
+        );
+        seen
+    }
+
+    #[test]
+    fn http_and_tls_are_detected_by_content_on_any_port() {
+        let mut app = AppLayer::new();
+        let mut s = AppSession::default();
+        let req = b"GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        let seen = feed(&mut app, &mut s, [40000, 8080], true, 0, req);
+        assert_eq!(s.proto(), AppProto::Http);
+        assert_eq!(seen, vec![("http", true)]);
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let seen = feed(&mut app, &mut s, [40000, 8080], false, 0, resp);
+        assert_eq!(seen, vec![("http", false)]);
+        let mut sink = |_: &dyn Transaction| {};
+        app.on_end(&mut s, &mut sink);
+        assert_eq!(
+            s.proto(),
+            AppProto::Unknown,
+            "reset for the slot's next flow"
+        );
+        assert_eq!(app.counters().flows[0], 1);
+
+        // A TLS ClientHello record header on 8443; a parser comes from the pool.
+        let mut t = AppSession::default();
+        let hello = [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00];
+        feed(&mut app, &mut t, [40001, 8443], true, 0, &hello);
+        assert_eq!(t.proto(), AppProto::Tls);
+    }
+
+    #[test]
+    fn unknown_bytes_both_ways_fail_detection() {
+        let mut app = AppLayer::new();
+        let mut s = AppSession::default();
+        let junk = [0x5au8; 64];
+        feed(&mut app, &mut s, [40000, 5555], true, 0, &junk);
+        assert_eq!(s.proto(), AppProto::Unknown);
+        feed(&mut app, &mut s, [40000, 5555], false, 0, &junk);
+        assert_eq!(s.proto(), AppProto::Failed);
+        assert_eq!(app.counters().failed, 1);
+    }
+
+    #[test]
+    fn dns_over_tcp_needs_port_53() {
+        // A query for a.example, length-prefixed.
+        let msg: &[u8] = &[
+            0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, b'a',
+            0x07, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0x00, 0x00, 0x01, 0x00, 0x01,
+        ];
+        let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(msg);
+        let mut app = AppLayer::new();
+        let mut s = AppSession::default();
+        let seen = feed(&mut app, &mut s, [40000, 53], true, 0, &framed);
+        assert_eq!(s.proto(), AppProto::Dns);
+        assert_eq!(seen, vec![("dns", true)]);
+        let mut other = AppSession::default();
+        feed(&mut app, &mut other, [40000, 5353], true, 0, &framed);
+        assert_ne!(other.proto(), AppProto::Dns);
+    }
+
+    #[test]
+    fn udp_dns_waits_for_a_datagram_that_parses() {
+        let mut app = AppLayer::new();
+        let mut s = AppSession::default();
+        let mut sink = |_: &dyn Transaction| {};
+        app.on_datagram(&mut s, [40000, 53], true, b"not dns", &mut sink);
+        assert_eq!(s.proto(), AppProto::Unknown);
+        app.on_datagram(&mut s, [40000, 123], true, b"ntp-ish", &mut sink);
+        let mut ntp = AppSession::default();
+        app.on_datagram(&mut ntp, [40000, 123], true, b"ntp-ish", &mut sink);
+        assert_eq!(ntp.proto(), AppProto::Failed);
+    }
+}

@@ -91,9 +91,11 @@ impl EveTypes {
                 "dns" => t.dns = true,
                 "http" => t.http = true,
                 "tls" => t.tls = true,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown EVE event type '{other}' (known: alert, flow, stats, dns, http, tls)"
-                )),
+                ))
+                }
             }
         }
         Ok(t)

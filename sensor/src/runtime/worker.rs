@@ -394,12 +394,8 @@ impl Detection {
                 } else {
                     [packet.dst_port, packet.src_port]
                 };
-                a.layer.on_datagram(
-                    a.session,
-                    ports,
-                    to_server,
-                    packet.payload,
-                    &mut |tx| {
+                a.layer
+                    .on_datagram(a.session, ports, to_server, packet.payload, &mut |tx| {
                         let ctx = AlertContext {
                             app_proto: tx_proto(tx),
                             ..ctx
@@ -416,8 +412,7 @@ impl Detection {
                             &mut verdict,
                             tx,
                         );
-                    },
-                );
+                    });
             }
             return verdict;
         };
