@@ -514,6 +514,27 @@ fn parse_frame(block: &[u8], at: usize) -> Option<RingFrame<'_>> {
     })
 }
 
+/// Waits up to `timeout` for `fd` to become readable; false on timeout or interruption.
+pub fn poll_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd, count 1.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(rc > 0)
+}
+
 /// The system's page size.
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -772,6 +793,10 @@ mod tests {
         assert!(page_size() >= 4096);
         assert!(if_index("lo").unwrap() >= 1);
         assert!(if_index("no-such-if0").is_err());
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        assert!(!poll_readable(a.as_raw_fd(), Duration::from_millis(5)).unwrap());
+        b.send(b"x").unwrap();
+        assert!(poll_readable(a.as_raw_fd(), Duration::from_millis(5)).unwrap());
     }
 
     #[test]

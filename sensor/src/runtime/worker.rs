@@ -554,4 +554,13 @@ impl Worker {
         }
         Ok(())
     }
+    /// Swaps in a reloaded rule set between packets (`sensor run`'s SIGHUP). Flow variables
+    /// of live flows keep their meaning when `rules` was built with
+    /// `RuleSetBuilder::inherit_var_ids`; threshold state starts over in `thresholds`'s table
+    /// (one table shared by every worker, as at start).
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>, thresholds: &signatures::Scratch) {
+        self.det.scratch = rules.scratch();
+        self.det.scratch.share_thresholds(thresholds);
+        self.det.rules = rules;
+    }
 }
