@@ -458,6 +458,24 @@ fn af_packet_two_workers_end_to_end() {
     let d = start_daemon(&mut ns, &cfg, dir.path().join("sensor.log"));
     let log = read(&d.log);
     assert!(log.contains("privileges dropped"), "{log}");
+    // Running as nobody with CAP_NET_RAW (bit 13) and nothing else, in every thread.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid)).unwrap();
+    for task in tasks {
+        let status = read(&task.unwrap().path().join("status"));
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(field("Uid:"), "65534", "{status}");
+        assert_eq!(field("CapEff:"), "0000000000002000", "{status}");
+        assert_eq!(field("CapPrm:"), "0000000000002000", "{status}");
+    }
 
     // Round 1: the demo capture, alerts as in `sensor replay`.
     let demo = demo_dir().join("demo.pcap");
