@@ -565,6 +565,31 @@ fn af_packet_two_workers_end_to_end() {
     assert!(read(&d.log).contains("sensor stopped"));
 }
 
+/// Idle flows end on the wall clock, without a packet to sweep them (UDP/ICMP: 30 s).
+#[test]
+fn idle_flows_time_out_without_packets() {
+    if !root_or_skip("idle_flows_time_out_without_packets") {
+        return;
+    }
+    let mut ns = Netns::new();
+    let dir = scratch();
+    let cfg = config(dir.path(), "af-packet", 1, "", "");
+    let eve = dir.path().join("eve.json");
+    let d = start_daemon(&mut ns, &cfg, dir.path().join("sensor.log"));
+    ns.send(&probe_pcap(dir.path(), "idle.pcap", 40_100), 1);
+    let timed_out = || {
+        read(&eve)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event_type"] == "flow" && v["flow"]["reason"] == "timeout")
+            .count()
+    };
+    wait_for("flow timeouts", Duration::from_secs(50), || {
+        timed_out() == 2
+    });
+    assert_eq!(stop_daemon(&mut ns, &d), Some(0), "{}", read(&d.log));
+}
+
 /// libpcap backend: the same alerts as replay, and a clean SIGTERM.
 #[test]
 fn pcap_backend_matches_replay() {

@@ -741,6 +741,7 @@ fn worker_loop(
     stop: &AtomicBool,
 ) {
     let mut generation = 0u64;
+    let mut last_expire = now_ts().secs;
     let mut last_publish = Instant::now();
     let publish = |worker: &Worker, source: &mut LiveSource, sink: &LiveSink| {
         if let Ok(mut p) = sink.shared.published.lock() {
@@ -766,6 +767,13 @@ fn worker_loop(
             // An EVE batch or the uplink channel never fails to take an event.
             let _ = worker.process(frame, 0, &mut sink);
         });
+        // Wall-clock flow timeouts, once a second: idle flows end without waiting for a
+        // packet to sweep them.
+        let now = now_ts().secs;
+        if now > last_expire {
+            last_expire = now;
+            let _ = worker.expire_idle(now, &mut sink);
+        }
         sink.flush();
         if let Err(e) = r {
             error!("capture failed: {e}");

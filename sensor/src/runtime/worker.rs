@@ -563,4 +563,14 @@ impl Worker {
         self.det.scratch.share_thresholds(thresholds);
         self.det.rules = rules;
     }
+
+    /// Ends the flows idle past their timeout at wall-clock time `now` (live capture, where
+    /// time passes without packets), inspecting and logging them as `shutdown` does.
+    pub fn expire_idle(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        self.flows
+            .expire(now, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+        self.stats.alerts += ends.finish()?;
+        Ok(())
+    }
 }
