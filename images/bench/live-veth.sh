@@ -40,12 +40,17 @@ pid=$!
 for _ in $(seq 100); do grep -q "sensor running" "$dir/log" && break; sleep 0.1; done
 t0=$(awk '{print $14+$15}' /proc/$pid/stat)
 start=$(date +%s.%N)
-ip netns exec "$id-b" tcpreplay -q -K --pps="$pps" --loop="$loops" -i snd0 "$pcap" >"$dir/replay" 2>&1
+# SENDERS parallel tcpreplay processes (default 1), when one sender is the bottleneck.
+for i in $(seq "${SENDERS:-1}"); do
+  ip netns exec "$id-b" tcpreplay -q -K --pps="$pps" --loop="$loops" -i snd0 "$pcap" >"$dir/replay.$i" 2>&1 &
+done
+wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
+while pgrep -f "tcpreplay -q -K --pps=$pps --loop=$loops -i snd0" >/dev/null; do sleep 0.05; done
 end=$(date +%s.%N)
 sleep 0.5
 t1=$(awk '{print $14+$15}' /proc/$pid/stat)
 kill -TERM $pid; wait $pid || true
 tail -1 "$dir/log" | tr ' ' '\n' | grep -E "^(packets|kernel_packets|kernel_drops|alerts)=" | tr '\n' ' '
-bytes=$(grep -oE "[0-9]+ bytes" "$dir/replay" | head -1 | cut -d' ' -f1)
+bytes=$(cat "$dir"/replay.* | grep -oE "[0-9]+ bytes" | awk '{s+=$1} END {print s+0}')
 awk -v t0="$t0" -v t1="$t1" -v s="$start" -v e="$end" -v b="${bytes:-0}" -v hz="$(getconf CLK_TCK)" \
   'BEGIN { secs=e-s; cpu=(t1-t0)/hz; gbit=b*8/secs/1e9; printf "send_secs=%.2f cpu_secs=%.2f Gbit/s=%.3f cpu_per_Gbit/s=%.2f\n", secs, cpu, gbit, (gbit>0 ? cpu/secs/gbit : 0) }'

@@ -234,7 +234,6 @@ pub struct Daemon {
     config_path: PathBuf,
     cfg: Config,
     slot: Arc<RuleSlot>,
-    control_tx: SyncSender<Control>,
     control_rx: Receiver<Control>,
     rule_reloads: u64,
     rule_reload_failures: u64,
@@ -249,11 +248,6 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// A handle for requests to the running daemon ([`Control`]).
-    pub fn control_sender(&self) -> SyncSender<Control> {
-        self.control_tx.clone()
-    }
-
     /// The one reload entry point (SIGHUP, [`Control::Reload`]): compiles the new rule set
     /// beside the running one and publishes it to the workers, which switch before their
     /// next packet. Rule files that cannot be read, rules that fail to parse, or a configuration
@@ -332,6 +326,14 @@ impl Daemon {
 
 /// Runs the daemon until SIGTERM/SIGINT; the exit code says whether it stopped cleanly.
 pub fn run(opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let (_keep, control) = mpsc::sync_channel(1);
+    run_with_control(opts, control)
+}
+
+/// [`run`], also taking [`Control`] requests (a reload with new rule paths, a stop) from
+/// `control`, e.g. from the uplink's command handler; they are handled by the main thread
+/// like signals, within about 200 ms.
+pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&opts.config)?;
     let format = if opts.log_json {
         LogFormat::Json
@@ -470,17 +472,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<ExitCode> {
         threads.push((name, t));
     }
 
-    let mut daemon = {
-        let (control_tx, control_rx) = mpsc::sync_channel(16);
-        Daemon {
-            config_path: opts.config.clone(),
-            cfg,
-            slot,
-            control_tx,
-            control_rx,
-            rule_reloads: 0,
-            rule_reload_failures: 0,
-        }
+    let mut daemon = Daemon {
+        config_path: opts.config.clone(),
+        cfg,
+        slot,
+        control_rx: control,
+        rule_reloads: 0,
+        rule_reload_failures: 0,
     };
     let started = Instant::now();
     info!(
@@ -802,4 +800,89 @@ fn worker_loop(
     let _ = worker.shutdown(now_ts().secs, &mut sink);
     sink.flush();
     publish(&worker, &mut source, &sink);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn daemon_for(dir: &Path, rules: &str) -> (Daemon, SyncSender<Control>) {
+        let rules_path = dir.join("r.rules");
+        std::fs::write(&rules_path, rules).unwrap();
+        let cfg_path = dir.join("s.toml");
+        std::fs::write(
+            &cfg_path,
+            format!("[rules]\npaths = [\"{}\"]\n", rules_path.display()),
+        )
+        .unwrap();
+        let cfg = Config::load(&cfg_path).unwrap();
+        let (set, report) = build_rules(&cfg, &cfg.rules.paths, None).unwrap();
+        assert!(report.errors.is_empty());
+        let generation = Arc::new(RuleGeneration {
+            thresholds: set.scratch(),
+            rules: Arc::new(set),
+        });
+        let (tx, rx) = mpsc::sync_channel(4);
+        let d = Daemon {
+            config_path: cfg_path,
+            cfg,
+            slot: Arc::new(RuleSlot {
+                generation: AtomicU64::new(0),
+                current: Mutex::new(generation),
+            }),
+            control_rx: rx,
+            rule_reloads: 0,
+            rule_reload_failures: 0,
+        };
+        (d, tx)
+    }
+
+    const GOOD: &str = "alert udp any any -> any any (msg:\"a\"; flowbits:set,seen; sid:1;)\n";
+
+    #[test]
+    fn reload_swaps_good_rules_and_keeps_the_old_set_on_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, _tx) = daemon_for(dir.path(), GOOD);
+        let rules = dir.path().join("r.rules");
+
+        // A rule that does not parse: refused, nothing published.
+        std::fs::write(
+            &rules,
+            format!("{GOOD}alert udp any any -> any any (content:; sid:2;)\n"),
+        )
+        .unwrap();
+        let e = d.reload(ReloadSource::ConfigFile).unwrap_err();
+        assert!(e.contains("do not parse"), "{e}");
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 0);
+        assert_eq!(d.rule_reload_failures, 1);
+
+        // A missing file: refused too.
+        let e = d
+            .reload(ReloadSource::RulePaths(vec![dir.path().join("nope.rules")]))
+            .unwrap_err();
+        assert!(e.contains("nope.rules"), "{e}");
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 0);
+
+        // Good rules: compiled (with the running set's flowbit ids) and published.
+        std::fs::write(
+            &rules,
+            format!("{GOOD}alert udp any any -> any any (msg:\"b\"; flowbits:set,other; sid:3;)\n"),
+        )
+        .unwrap();
+        let ok = d.reload(ReloadSource::ConfigFile).unwrap();
+        assert!(ok.starts_with("2 rules active"), "{ok}");
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 1);
+        assert_eq!(d.current_rules().rules.len(), 2);
+    }
+
+    #[test]
+    fn a_config_that_does_not_check_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, _tx) = daemon_for(dir.path(), GOOD);
+        std::fs::write(dir.path().join("s.toml"), "[stats]\ninterval = -5\n").unwrap();
+        let e = d.reload(ReloadSource::ConfigFile).unwrap_err();
+        assert!(e.contains("s.toml:2: stats.interval"), "{e}");
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 0);
+    }
 }
