@@ -118,6 +118,34 @@ impl Netns {
         ns
     }
 
+    /// A second veth pair, `cap1` / `snd1`.
+    fn add_pair(&self) {
+        sh(&[
+            "ip", "link", "add", "cap1", "netns", &self.cap, "type", "veth", "peer", "name",
+            "snd1", "netns", &self.snd,
+        ]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.cap,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.cap1.disable_ipv6=1",
+        ]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.snd,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.snd1.disable_ipv6=1",
+        ]);
+        sh(&["ip", "-n", &self.cap, "link", "set", "cap1", "up"]);
+        sh(&["ip", "-n", &self.snd, "link", "set", "snd1", "up"]);
+    }
+
     fn exec(&self, netns: &str, prog: &Path) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", netns]).arg(prog);
@@ -133,6 +161,11 @@ impl Netns {
 
     /// Sends the capture `rounds` times from the sender namespace.
     fn send(&self, pcap: &Path, rounds: usize) {
+        self.send_on("snd0", pcap, rounds);
+    }
+
+    /// Sends the capture `rounds` times on sender interface `dev`.
+    fn send_on(&self, dev: &str, pcap: &Path, rounds: usize) {
         let exe = std::env::current_exe().unwrap();
         let out = self
             .exec(&self.snd, &exe)
@@ -142,7 +175,7 @@ impl Netns {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(SENDER_ENV, format!("snd0,{},{rounds}", pcap.display()))
+            .env(SENDER_ENV, format!("{dev},{},{rounds}", pcap.display()))
             .output()
             .unwrap();
         assert!(
@@ -254,7 +287,12 @@ struct Daemon {
 }
 
 fn start_daemon(ns: &mut Netns, config: &Path, log: PathBuf) -> Daemon {
+    start_daemon_env(ns, config, log, &[])
+}
+
+fn start_daemon_env(ns: &mut Netns, config: &Path, log: PathBuf, env: &[(&str, &Path)]) -> Daemon {
     let mut c = ns.exec(&ns.cap.clone(), &sensor_bin());
+    c.envs(env.iter().copied());
     c.args(["run", "--config", config.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -600,7 +638,25 @@ fn pcap_backend_matches_replay() {
     let dir = scratch();
     let cfg = config(dir.path(), "pcap", 1, "", "");
     let eve = dir.path().join("eve.json");
-    let d = start_daemon(&mut ns, &cfg, dir.path().join("sensor.log"));
+    // systemd's notification socket, writable by the unprivileged daemon.
+    let notify_path = dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&notify_path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let d = start_daemon_env(
+        &mut ns,
+        &cfg,
+        dir.path().join("sensor.log"),
+        &[("NOTIFY_SOCKET", &notify_path)],
+    );
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("READY=1"));
     let want = replay_alerts(&dir.path().join("live.rules"));
     ns.send(&demo_dir().join("demo.pcap"), 1);
     wait_for("live alerts", Duration::from_secs(20), || {
@@ -609,11 +665,48 @@ fn pcap_backend_matches_replay() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(alerts(&read(&eve)), want);
     assert_eq!(stop_daemon(&mut ns, &d), Some(0), "{}", read(&d.log));
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
     let stats = last_stats(&read(&eve));
     let s = &stats["stats"];
     assert_eq!(
         s["capture"]["kernel_packets"].as_u64().unwrap(),
         s["decoder"]["pkts"].as_u64().unwrap() + s["capture"]["kernel_drops"].as_u64().unwrap(),
+        "{stats}"
+    );
+}
+
+/// Two interfaces at once, each with its own backend and workers.
+#[test]
+fn two_interfaces_at_once() {
+    if !root_or_skip("two_interfaces_at_once") {
+        return;
+    }
+    let mut ns = Netns::new();
+    ns.add_pair();
+    let dir = scratch();
+    let second = "[[interface]]\nname = \"cap1\"\nbackend = \"pcap\"\nworkers = 1\n";
+    let cfg = config(dir.path(), "af-packet", 2, "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n{second}")).unwrap();
+    let eve = dir.path().join("eve.json");
+    let d = start_daemon(&mut ns, &cfg, dir.path().join("sensor.log"));
+    let want = replay_alerts(&dir.path().join("live.rules"));
+    ns.send_on("snd0", &demo_dir().join("demo.pcap"), 1);
+    ns.send_on("snd1", &probe_pcap(dir.path(), "second.pcap", 40_200), 1);
+    let mut expected = by_sid(&want);
+    *expected.entry(9_000_006).or_insert(0) += 1;
+    *expected.entry(9_000_007).or_insert(0) += 1;
+    wait_for(
+        "alerts from both interfaces",
+        Duration::from_secs(20),
+        || by_sid(&alerts(&read(&eve))) == expected,
+    );
+    assert_eq!(stop_daemon(&mut ns, &d), Some(0), "{}", read(&d.log));
+    let stats = last_stats(&read(&eve));
+    assert_eq!(
+        stats["stats"]["decoder"]["pkts"].as_u64(),
+        Some(104 + 2),
         "{stats}"
     );
 }
