@@ -51,6 +51,9 @@ pub const CAP_NET_RAW: u32 = 13;
 const BLOCK_STATUS: usize = 8;
 const BLOCK_NUM_PKTS: usize = 12;
 const BLOCK_FIRST_PKT: usize = 16;
+/// Where the bytes lent as a slice start: after the status word, which is only ever accessed
+/// atomically (never through the slice).
+const BLOCK_LENT: usize = BLOCK_STATUS + 4;
 /// Offsets in `struct tpacket3_hdr`.
 const PKT_NEXT: usize = 0;
 const PKT_SEC: usize = 4;
@@ -388,9 +391,13 @@ impl AfPacketRing {
         self.next = (idx + 1) % self.block_count;
         // SAFETY: the block belongs to user space until its status is reset (the acquire load
         // above ordered the kernel's writes before our reads); the slice lies inside the
-        // mapping and is released in `RingBlock::drop` before `self` can be borrowed again.
+        // mapping, leaves out the status word (written atomically on release), and is given
+        // back in `RingBlock::drop` before `self` can be borrowed again.
         let bytes = unsafe {
-            std::slice::from_raw_parts(self.map.add(idx * self.block_size), self.block_size)
+            std::slice::from_raw_parts(
+                self.map.add(idx * self.block_size + BLOCK_LENT),
+                self.block_size - BLOCK_LENT,
+            )
         };
         Ok(Some(RingBlock {
             bytes,
@@ -417,6 +424,7 @@ impl Drop for AfPacketRing {
 /// A block of frames lent by the kernel; given back when dropped.
 #[derive(Debug)]
 pub struct RingBlock<'a> {
+    /// The block from offset [`BLOCK_LENT`] on.
     bytes: &'a [u8],
     status: &'a AtomicU32,
 }
@@ -440,12 +448,14 @@ impl<'a> RingBlock<'a> {
     /// The block's frames, in order; a header that points outside the block ends the walk.
     pub fn frames(&self) -> RingFrames<'a> {
         let bytes = self.bytes;
-        let count = rd_u32(bytes, BLOCK_NUM_PKTS).unwrap_or(0);
-        let first = rd_u32(bytes, BLOCK_FIRST_PKT).unwrap_or(0) as usize;
+        let count = rd_u32(bytes, BLOCK_NUM_PKTS - BLOCK_LENT).unwrap_or(0);
+        // Offsets in the block are from its start; the lent slice starts BLOCK_LENT later.
+        let first = rd_u32(bytes, BLOCK_FIRST_PKT - BLOCK_LENT)
+            .and_then(|f| (f as usize).checked_sub(BLOCK_LENT));
         RingFrames {
             bytes,
-            at: first,
-            left: count,
+            at: first.unwrap_or(0),
+            left: if first.is_some() { count } else { 0 },
         }
     }
 }
@@ -743,7 +753,7 @@ mod tests {
         let block = fake_block(&[b"abc", b"defgh"], 4096);
         let status = AtomicU32::new(TP_STATUS_USER);
         let rb = RingBlock {
-            bytes: &block,
+            bytes: &block[BLOCK_LENT..],
             status: &status,
         };
         let got: Vec<_> = rb.frames().map(|f| f.data.to_vec()).collect();
@@ -756,7 +766,7 @@ mod tests {
         bad[48 + PKT_SNAPLEN..48 + PKT_SNAPLEN + 4].copy_from_slice(&100_000u32.to_ne_bytes());
         let status = AtomicU32::new(TP_STATUS_USER);
         let rb = RingBlock {
-            bytes: &bad,
+            bytes: &bad[BLOCK_LENT..],
             status: &status,
         };
         assert_eq!(rb.frames().count(), 0);
@@ -764,10 +774,18 @@ mod tests {
         let mut many = fake_block(&[b"abc"], 256);
         many[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&1000u32.to_ne_bytes());
         let rb = RingBlock {
-            bytes: &many,
+            bytes: &many[BLOCK_LENT..],
             status: &status,
         };
         assert!(rb.frames().count() <= 1);
+        // A first-frame offset inside the block header yields nothing.
+        let mut early = fake_block(&[b"abc"], 256);
+        early[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&4u32.to_ne_bytes());
+        let rb = RingBlock {
+            bytes: &early[BLOCK_LENT..],
+            status: &status,
+        };
+        assert_eq!(rb.frames().count(), 0);
     }
 
     #[test]
