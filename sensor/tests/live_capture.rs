@@ -481,7 +481,17 @@ fn total(a: &BTreeMap<AlertKey, usize>) -> usize {
 /// SIGTERM exits 0 with kernel packets = processed + drops.
 #[test]
 fn af_packet_two_workers_end_to_end() {
-    if !root_or_skip("af_packet_two_workers_end_to_end") {
+    if !root_or_skip("af_packet_two_workers_end_to_end")
+        || !uplink::test_broker::mosquitto_or_skip("af_packet_two_workers_end_to_end")
+    {
+        return;
+    }
+    if !Path::new("/usr/bin/mosquitto_sub").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "mosquitto_sub (mosquitto-clients) is required under CI=true"
+        );
+        eprintln!("SKIP af_packet_two_workers_end_to_end: mosquitto-clients not installed");
         return;
     }
     let mut ns = Netns::new();
