@@ -32,20 +32,24 @@ path = "$dir/eve.json"
 name = "cap0"
 backend = "$backend"
 workers = $workers
-block_size = 1048576
-ring_size = 67108864
+block_size = ${BLOCK:-1048576}
+ring_size = ${RING:-67108864}
 CFG
+: >"$dir/log"
 ip netns exec "$id-a" "$bin" run --config "$dir/s.toml" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do grep -q "sensor running" "$dir/log" && break; sleep 0.1; done
 t0=$(awk '{print $14+$15}' /proc/$pid/stat)
 start=$(date +%s.%N)
-# SENDERS parallel tcpreplay processes (default 1), when one sender is the bottleneck.
+# SENDERS parallel tcpreplay processes (default 1), when one sender is the bottleneck;
+# PPS "max" sends at top speed.
+rate=(--pps="$pps"); [ "$pps" = max ] && rate=(--topspeed)
+senders=()
 for i in $(seq "${SENDERS:-1}"); do
-  ip netns exec "$id-b" tcpreplay -q -K --pps="$pps" --loop="$loops" -i snd0 "$pcap" >"$dir/replay.$i" 2>&1 &
+  ip netns exec "$id-b" tcpreplay -q -K "${rate[@]}" --loop="$loops" -i snd0 "$pcap" >"$dir/replay.$i" 2>&1 &
+  senders+=($!)
 done
-wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
-while pgrep -f "tcpreplay -q -K --pps=$pps --loop=$loops -i snd0" >/dev/null; do sleep 0.05; done
+wait "${senders[@]}" || true
 end=$(date +%s.%N)
 sleep 0.5
 t1=$(awk '{print $14+$15}' /proc/$pid/stat)
