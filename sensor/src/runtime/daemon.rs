@@ -410,7 +410,7 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
 
     let uplink = match cfg.uplink_config().map_err(anyhow::Error::msg)? {
         Some(mut ucfg) => {
-            ucfg.rules_version = Some(format!("{} rules", report.loaded));
+            ucfg.rules_version = Some(format!("{} rules active", report.loaded));
             Some(uplink::Uplink::start_with(ucfg).context("cannot start the uplink")?)
         }
         None => None,
@@ -501,7 +501,9 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
         match sig {
             Some(s) if s == libc::SIGHUP => {
                 sd_notify("RELOADING=1");
-                let _ = daemon.reload(ReloadSource::ConfigFile);
+                if let (Ok(summary), Some(u)) = (daemon.reload(ReloadSource::ConfigFile), &uplink) {
+                    u.set_rules_version(&summary);
+                }
                 sd_notify("READY=1");
             }
             Some(s) => {
@@ -515,6 +517,9 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
             match c {
                 Control::Reload(src, reply) => {
                     let r = daemon.reload(src);
+                    if let (Ok(summary), Some(u)) = (&r, &uplink) {
+                        u.set_rules_version(summary);
+                    }
                     if let Some(tx) = reply {
                         let _ = tx.try_send(r);
                     }
