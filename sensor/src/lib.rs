@@ -8,9 +8,11 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod defrag;
 pub mod event;
 pub mod flow;
 pub mod runtime;
 pub mod stream;
+pub mod sys;

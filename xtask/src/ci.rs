@@ -55,8 +55,13 @@ pub fn run() -> Result<()> {
     let mut timings = Vec::new();
     step("install system packages", &mut timings, || {
         install::ensure(
-            &[install::LIBPCAP_DEV, install::MOSQUITTO],
-            &[install::MOSQUITTO_CLIENTS],
+            &[
+                install::LIBPCAP_DEV,
+                install::MOSQUITTO,
+                install::MOSQUITTO_CLIENTS,
+                install::IPROUTE2,
+            ],
+            &[],
         )
     })?;
     step("cargo fmt --all --check", &mut timings, || {

@@ -31,10 +31,17 @@ pub const MOSQUITTO: Package = Package {
     marker_files: &["/usr/sbin/mosquitto"],
 };
 
-/// mosquitto_pub/mosquitto_sub, handy for poking at the broker by hand.
+/// mosquitto_pub/mosquitto_sub: the live-capture test subscribes with them inside its
+/// network namespace (and they are handy for poking at the broker by hand).
 pub const MOSQUITTO_CLIENTS: Package = Package {
     name: "mosquitto-clients",
     marker_files: &["/usr/bin/mosquitto_sub"],
+};
+
+/// `ip`, for the network namespaces and veth pairs of the live-capture tests.
+pub const IPROUTE2: Package = Package {
+    name: "iproute2",
+    marker_files: &["/usr/sbin/ip", "/sbin/ip", "/bin/ip"],
 };
 
 impl Package {

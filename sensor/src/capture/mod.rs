@@ -3,6 +3,8 @@
 //! A frame is borrowed from the source until the next call, so the pipeline never copies
 //! packet bytes; a source that cannot go on says why in a [`CaptureError`].
 
+pub mod afpacket;
+pub mod live;
 mod pcap_file;
 
 pub use pcap_file::PcapFile;

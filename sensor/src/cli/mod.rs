@@ -1,4 +1,5 @@
-//! The command line: `sensor replay ...` and `sensor rules check ...`.
+//! The command line: `sensor replay ...`, `sensor rules check ...`, `sensor run` and
+//! `sensor config check`.
 //!
 //! Argument shapes live here and nowhere else; each command turns its arguments into the
 //! runtime's own option struct, so the runtime can be driven from tests without clap.
@@ -30,6 +31,34 @@ enum Command {
     /// Rule file tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Capture on live interfaces as a daemon (configuration file; SIGHUP reloads rules).
+    Run(RunArgs),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and print the effective configuration (defaults filled in).
+    Check {
+        /// The configuration file.
+        #[arg(value_name = "PATH", default_value = crate::config::DEFAULT_PATH)]
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Configuration file.
+    #[arg(long, value_name = "PATH", default_value = crate::config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Log JSON lines instead of human-readable ones.
+    #[arg(long)]
+    log_json: bool,
+    /// Run as root without becoming sensor.user (not recommended).
+    #[arg(long)]
+    allow_root: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +140,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Rules(RulesCommand::Check(a)) => rules_check::run(&a.rules, a.json),
+        Command::Run(a) => crate::runtime::daemon::run(&crate::runtime::daemon::RunOptions {
+            config: a.config,
+            log_json: a.log_json,
+            allow_root: a.allow_root,
+        }),
+        Command::Config(ConfigCommand::Check { path }) => {
+            let cfg = crate::config::Config::load(&path)?;
+            print!("{}", cfg.to_toml());
+            eprintln!("sensor: {}: configuration is valid", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

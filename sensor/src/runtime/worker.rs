@@ -905,4 +905,23 @@ impl Worker {
         }
         self.det.app_records.emit(sink)
     }
+    /// Swaps in a reloaded rule set between packets (`sensor run`'s SIGHUP). Flow variables
+    /// of live flows keep their meaning when `rules` was built with
+    /// `RuleSetBuilder::inherit_var_ids`; threshold state starts over in `thresholds`'s table
+    /// (one table shared by every worker, as at start).
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>, thresholds: &signatures::Scratch) {
+        self.det.scratch = rules.scratch();
+        self.det.scratch.share_thresholds(thresholds);
+        self.det.rules = rules;
+    }
+
+    /// Ends the flows idle past their timeout at wall-clock time `now` (live capture, where
+    /// time passes without packets), inspecting and logging them as `shutdown` does.
+    pub fn expire_idle(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        self.flows
+            .expire(now, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+        self.stats.alerts += ends.finish()?;
+        Ok(())
+    }
 }
