@@ -285,9 +285,12 @@ pub struct EveSection {
     /// EVE JSON file; none: events only go to the uplink.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
-    /// Event types produced: `alert`, `flow`, `stats`.
+    /// Event types produced: `alert`, `flow`, `stats`, `dns`, `http`, `tls`.
     pub types: Vec<String>,
 }
+
+/// Event types the sensor produces.
+const EVE_TYPES: &[&str] = &["alert", "flow", "stats", "dns", "http", "tls"];
 
 impl EveSection {
     /// The types as the replay runtime's flags.
@@ -296,6 +299,9 @@ impl EveSection {
             alert: self.types.iter().any(|t| t == "alert"),
             flow: self.types.iter().any(|t| t == "flow"),
             stats: self.types.iter().any(|t| t == "stats"),
+            dns: self.types.iter().any(|t| t == "dns"),
+            http: self.types.iter().any(|t| t == "http"),
+            tls: self.types.iter().any(|t| t == "tls"),
         }
     }
 }
@@ -653,17 +659,20 @@ impl Config {
         let types = match raw.eve.types {
             Some(t) => {
                 for name in t.get_ref() {
-                    if !["alert", "flow", "stats"].contains(&name.as_str()) {
+                    if !EVE_TYPES.contains(&name.as_str()) {
                         return Err(l.err(
                             t.span(),
                             "eve.types",
-                            format!("unknown event type {name:?} (known: alert, flow, stats)"),
+                            format!(
+                                "unknown event type {name:?} (known: {})",
+                                EVE_TYPES.join(", ")
+                            ),
                         ));
                     }
                 }
                 t.into_inner()
             }
-            None => vec!["alert".into(), "flow".into(), "stats".into()],
+            None => EVE_TYPES.iter().map(|t| t.to_string()).collect(),
         };
         let eve = EveSection {
             path: raw.eve.path,

@@ -34,7 +34,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use signatures::{LoadReport, RuleSet, RuleSetBuilder, Scratch};
+use signatures::{LoadReport, RuleSet, Scratch};
 use tracing::{error, info, warn};
 
 use super::output::EventSink;
@@ -160,17 +160,7 @@ pub fn build_rules(
     paths: &[PathBuf],
     previous: Option<&RuleSet>,
 ) -> Result<(RuleSet, LoadReport), signatures::LoadError> {
-    let mut builder = RuleSetBuilder::new(cfg.rule_vars());
-    if let Some(p) = previous {
-        builder.inherit_var_ids(p);
-    }
-    // As `sensor replay` (runtime::rules::load_rules), so live alerts equal replayed ones.
-    builder.enable_byte_keywords(true);
-    builder.enable_extra_protocols(true);
-    for p in paths {
-        builder.add_path(p)?;
-    }
-    Ok(builder.build())
+    super::rules::build_rules(cfg.rule_vars(), paths, previous)
 }
 
 fn log_report(report: &LoadReport, paths: &[PathBuf]) {

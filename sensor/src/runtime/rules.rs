@@ -7,7 +7,21 @@ use signatures::{LoadReport, RuleSet, RuleSetBuilder, Vars};
 /// Loads every path (file or directory of `*.rules`); an unreadable path is an error, a rule
 /// that does not parse or is unsupported is only reported.
 pub fn load_rules(paths: &[PathBuf]) -> Result<(RuleSet, LoadReport), signatures::LoadError> {
-    let mut builder = RuleSetBuilder::new(Vars::suricata_defaults());
+    build_rules(Vars::suricata_defaults(), paths, None)
+}
+
+/// Builds a rule set the way every run does (`replay`, and `run` at start and on reload), so
+/// live alerts equal replayed ones: the sensor's features, protocols and buffers enabled,
+/// `vars` for the header variables, and `previous`'s flow-variable ids kept on a reload.
+pub fn build_rules(
+    vars: Vars,
+    paths: &[PathBuf],
+    previous: Option<&RuleSet>,
+) -> Result<(RuleSet, LoadReport), signatures::LoadError> {
+    let mut builder = RuleSetBuilder::new(vars);
+    if let Some(p) = previous {
+        builder.inherit_var_ids(p);
+    }
     // Both are exact on per-packet inspection: byte_test/byte_jump read the payload, and the
     // extra header protocols (tcp-pkt, icmpv4, icmpv6, ipv4, ipv6) only narrow the header.
     builder.enable_byte_keywords(true);

@@ -905,6 +905,7 @@ impl Worker {
         }
         self.det.app_records.emit(sink)
     }
+
     /// Swaps in a reloaded rule set between packets (`sensor run`'s SIGHUP). Flow variables
     /// of live flows keep their meaning when `rules` was built with
     /// `RuleSetBuilder::inherit_var_ids`; threshold state starts over in `thresholds`'s table
@@ -918,9 +919,9 @@ impl Worker {
     /// Ends the flows idle past their timeout at wall-clock time `now` (live capture, where
     /// time passes without packets), inspecting and logging them as `shutdown` does.
     pub fn expire_idle(&mut self, now: i64, sink: &mut impl EventSink) -> std::io::Result<()> {
-        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, sink);
+        let mut ends = FlowEnds::new(&mut self.det, &mut self.reassembler, &mut self.app, sink);
         self.flows
-            .expire(now, &mut |f, s, v, r| ends.on_end(f, s, v, r));
+            .expire(now, &mut |parts, r| ends.on_end(parts, r));
         self.stats.alerts += ends.finish()?;
         Ok(())
     }
