@@ -12,6 +12,9 @@ pub fn is_grease(v: u16) -> bool {
     (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
+/// Longest JA3 string kept (Suricata's has no cap; repeated broken hellos could grow it).
+pub const JA3_MAX: usize = 64 * 1024;
+
 /// A JA3 (client) or JA3S (server) string under construction and its hash.
 #[derive(Debug, Default)]
 pub struct Ja3 {
@@ -21,6 +24,8 @@ pub struct Ja3 {
     started: bool,
     /// Lower-case hex MD5 of `string`, once the hello decoded completely.
     hash: Option<[u8; 32]>,
+    /// Values left out because the string reached [`JA3_MAX`].
+    pub dropped: u64,
 }
 
 impl Ja3 {
@@ -29,6 +34,7 @@ impl Ja3 {
         self.string.clear();
         self.started = false;
         self.hash = None;
+        self.dropped = 0;
     }
 
     /// Whether the string was started (the hello's version was read).
@@ -53,6 +59,10 @@ impl Ja3 {
     /// Appends `,` and a `-`-joined list (already GREASE-filtered) held in `list`.
     pub fn append_list(&mut self, list: &[u16]) {
         if !self.started {
+            return;
+        }
+        if self.string.len() + 6 * list.len() + 1 > JA3_MAX {
+            self.dropped += list.len() as u64 + 1;
             return;
         }
         self.string.push(b',');

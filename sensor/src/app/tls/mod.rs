@@ -388,7 +388,11 @@ impl AppParser for TlsParser {
     fn counters(&self) -> AppCounters {
         let mut c = self.counters;
         c.truncated += self.sides.iter().map(|s| s.rec.truncated).sum::<u64>();
-        c.truncated += self.sides.iter().map(|s| s.ja4.dropped).sum::<u64>();
+        c.truncated += self
+            .sides
+            .iter()
+            .map(|s| s.ja4.dropped + s.ja3.dropped)
+            .sum::<u64>();
         c.truncated += self.dropped_buffers.get();
         c
     }
