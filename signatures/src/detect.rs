@@ -49,9 +49,9 @@
 //!
 //! # Post-match
 //!
-//! A rule whose conditions all hold runs its flowbits/flowint actions (even with `noalert` or
-//! when thresholded, as in Suricata), then its threshold/detection_filter, then alerts unless
-//! `noalert`. Rules are ordered flowbit setters first, then others, then flowbit readers
+//! A rule whose conditions all hold (xbits conditions last: they lock the shared table) runs
+//! its flowbits/flowint/xbits actions (even with `noalert` or when thresholded, as in
+//! Suricata), then its threshold/detection_filter, then alerts unless `noalert`. Rules are ordered flowbit setters first, then others, then flowbit readers
 //! (Suricata's flowbits sig ordering), otherwise load order.
 
 use aho_corasick::{AhoCorasick, Input};
@@ -104,6 +104,7 @@ pub(crate) struct CompiledRule {
     pub(crate) flowints: Vec<Flowint>,
     pub(crate) noalert: bool,
     pub(crate) thresholds: Vec<threshold::Spec>,
+    pub(crate) xbits: Vec<crate::xbits::Spec>,
     pub(crate) meta: RuleMeta,
 }
 
@@ -422,6 +423,13 @@ struct TransformBufs {
     b: Vec<u8>,
 }
 
+/// State shared by workers behind one mutex: threshold counters and xbits.
+#[derive(Debug, Default)]
+struct Shared {
+    thresholds: Table,
+    xbits: crate::xbits::Table,
+}
+
 /// Per-worker reusable matching state; never shared between threads.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -437,20 +445,27 @@ pub struct Scratch {
     steps: u32,
     /// Flow variables for calls without a flow (`detect`).
     no_flow: FlowVars,
-    /// Threshold/detection_filter state. Scratches that [`Scratch::share_thresholds`] use one
-    /// table, as Suricata keeps one global table; it is locked only when a rule with a
-    /// threshold has matched, never per packet.
-    thresholds: Arc<Mutex<Table>>,
+    /// Threshold/detection_filter state and xbits. Scratches that
+    /// [`Scratch::share_thresholds`] use one table, as Suricata keeps one global table; it is
+    /// locked only when a rule with a threshold has matched or a rule with xbits is
+    /// verified, never per packet.
+    thresholds: Arc<Mutex<Shared>>,
 }
 
 impl Scratch {
     /// Threshold entries evicted so far because the table was full.
     pub fn threshold_evictions(&self) -> u64 {
-        self.thresholds.lock().map_or(0, |t| t.evictions)
+        self.thresholds.lock().map_or(0, |t| t.thresholds.evictions)
     }
 
-    /// Makes this scratch count thresholds in `other`'s table, so that several workers
-    /// rate-limit a rule together (by source, destination or rule) instead of each on its
+    /// Live xbits entries evicted so far because the shared xbits table was full (its
+    /// capacity is fixed: 16384 host/pair bits).
+    pub fn xbits_evictions(&self) -> u64 {
+        self.thresholds.lock().map_or(0, |t| t.xbits.evictions)
+    }
+
+    /// Makes this scratch count thresholds (and keep xbits) in `other`'s table, so that
+    /// several workers share host bits and rate-limit a rule together (by source, destination or rule) instead of each on its
     /// own. Which worker's packet alerts first within a window then depends on timing.
     pub fn share_thresholds(&mut self, other: &Scratch) {
         self.thresholds = Arc::clone(&other.thresholds);
@@ -508,7 +523,7 @@ impl RuleSet {
             matched: vec![0; words(self.rules.len())],
             steps: 0,
             no_flow: FlowVars::default(),
-            thresholds: Arc::new(Mutex::new(Table::default())),
+            thresholds: Arc::new(Mutex::new(Shared::default())),
             transforms: TransformBufs::default(),
         }
     }
@@ -674,6 +689,7 @@ impl RuleSet {
                     || !rule.pre_matches(input, vars)
                     || !rule.payload_matches(input, &mut scratch.steps, false)
                     || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
+                    || !xbits_hold(rule, input, scratch)
                 {
                     continue;
                 }
@@ -716,6 +732,7 @@ impl RuleSet {
                 if !rule.pre_matches(input, vars)
                     || !rule.payload_matches(input, &mut scratch.steps, stream_only)
                     || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
+                    || !xbits_hold(rule, input, scratch)
                 {
                     continue;
                 }
@@ -742,24 +759,25 @@ fn fire(
         f.apply(vars);
     }
     let mut alert = !rule.noalert;
-    if !rule.thresholds.is_empty() {
+    if !rule.thresholds.is_empty() || rule.xbits.iter().any(|x| !x.is_condition()) {
         // A poisoned lock only means another worker panicked mid-update; the table is still
         // a valid table, so keep counting with it.
-        let mut table = scratch
+        let mut shared = scratch
             .thresholds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = micros(input);
+        for x in &rule.xbits {
+            shared.xbits.apply(x, input.src_ip, input.dst_ip, now);
+        }
         for t in &rule.thresholds {
-            if !table.allow(
+            if !shared.thresholds.allow(
                 t,
                 rule.meta.gid,
                 rule.meta.sid,
                 input.src_ip,
                 input.dst_ip,
-                input
-                    .ts_secs
-                    .saturating_mul(1_000_000)
-                    .saturating_add(u64::from(input.ts_usecs)),
+                now,
             ) {
                 alert = false;
             }
@@ -768,4 +786,28 @@ fn fire(
     if alert {
         on_match(&rule.meta);
     }
+}
+
+/// The packet time in microseconds since the epoch.
+fn micros(input: &DetectInput<'_>) -> u64 {
+    input
+        .ts_secs
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(input.ts_usecs))
+}
+
+/// The rule's xbits conditions (isset/isnotset) hold; checked last, after the rule's own
+/// conditions, so the shared table is locked only for rules about to fire.
+fn xbits_hold(rule: &CompiledRule, input: &DetectInput<'_>, scratch: &Scratch) -> bool {
+    if !rule.xbits.iter().any(crate::xbits::Spec::is_condition) {
+        return true;
+    }
+    let shared = scratch
+        .thresholds
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = micros(input);
+    rule.xbits
+        .iter()
+        .all(|x| shared.xbits.check(x, input.src_ip, input.dst_ip, now))
 }

@@ -140,10 +140,13 @@ impl RuleSetBuilder {
     /// Compiles the loaded rules. The report lists every rule's outcome.
     pub fn build(mut self) -> (RuleSet, LoadReport) {
         let start = std::time::Instant::now();
-        // Suricata's flowbits ordering: setters before readers, otherwise load order.
+        // Suricata's flowbits (and host/ippair bits) ordering: setters before readers,
+        // otherwise load order.
         self.rules.sort_by_key(|r| {
-            let sets = r.flowbits.iter().any(|f| !f.is_condition());
-            let reads = r.flowbits.iter().any(Flowbits::is_condition);
+            let sets = r.flowbits.iter().any(|f| !f.is_condition())
+                || r.xbits.iter().any(|x| !x.is_condition());
+            let reads = r.flowbits.iter().any(Flowbits::is_condition)
+                || r.xbits.iter().any(crate::xbits::Spec::is_condition);
             match (sets, reads) {
                 (true, false) => 0u8,
                 (true, true) | (false, false) => 1,
@@ -271,6 +274,15 @@ impl RuleSetBuilder {
                 }
             }
         }
+        let mut xbits = opts.xbits.clone();
+        for x in &mut xbits {
+            match self.names.xbit(&x.name) {
+                Some(id) => x.id = id,
+                None => {
+                    inactive.get_or_insert_with(|| "xbits capacity".to_string());
+                }
+            }
+        }
         let mut flowints = opts.flowints.clone();
         for f in &mut flowints {
             f.id = self.names.int(&f.name).unwrap_or(u16::MAX);
@@ -348,6 +360,7 @@ impl RuleSetBuilder {
             flowints,
             noalert: opts.noalert,
             thresholds: opts.thresholds.clone(),
+            xbits,
             meta,
         });
         self.report.loaded += 1;
