@@ -322,9 +322,16 @@ impl Prefilter {
     }
 
     /// Marks candidate rules for the input into `scratch.candidates`. For follow-up stream
-    /// chunks (`stream_only`) the packet payload was already scanned.
-    fn select(&self, input: &DetectInput<'_>, scratch: &mut Scratch, stream_only: bool) {
-        let n = self.always.len().min(scratch.candidates.len());
+    /// chunks (`stream_only`) the packet payload was already scanned. `end`: words of the
+    /// bitset that hold packet rules (app-layer rules follow them and are left alone).
+    fn select(
+        &self,
+        input: &DetectInput<'_>,
+        scratch: &mut Scratch,
+        stream_only: bool,
+        end: usize,
+    ) {
+        let n = self.always.len().min(end);
         scratch.candidates[..n].copy_from_slice(&self.always[..n]);
         scratch.exact_seen.fill(0);
         scratch.nocase_seen.fill(0);
@@ -484,6 +491,8 @@ pub struct RuleSet {
     max_span: usize,
     max_patterns: usize,
     max_app_patterns: usize,
+    /// Rules `0..packet_rules` are the packet pass's, the rest the app-layer pass's.
+    packet_rules: usize,
 }
 
 impl RuleSet {
@@ -501,7 +510,9 @@ impl RuleSet {
             .max()
             .unwrap_or(0);
         let max_app_patterns = app_groups.iter().map(|g| g.owners.len()).max().unwrap_or(0);
+        let packet_rules = rules.partition_point(|r| r.app_side.is_none());
         RuleSet {
+            packet_rules,
             rules,
             groups,
             app_groups,
@@ -670,13 +681,14 @@ impl RuleSet {
     ) {
         self.check_scratch(scratch);
         let side = input.flow.to_server;
-        scratch.candidates.fill(0);
+        let start = (self.packet_rules / 64).min(scratch.candidates.len());
+        scratch.candidates[start..].fill(0);
         for b in input.buffers {
             if let Some(g) = self.app_groups.get(app_group_of(b.kind, side)) {
                 g.select(b.data, &mut scratch.app_seen, &mut scratch.candidates);
             }
         }
-        for wi in 0..scratch.candidates.len() {
+        for wi in start..scratch.candidates.len() {
             let mut w = scratch.candidates[wi];
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
@@ -714,8 +726,9 @@ impl RuleSet {
         let Some(group) = self.groups.get(group_of(input.ip_proto, to_server)) else {
             return;
         };
-        group.select(input, scratch, stream_only);
-        for wi in 0..scratch.candidates.len() {
+        let end = words(self.packet_rules).min(scratch.candidates.len());
+        group.select(input, scratch, stream_only, end);
+        for wi in 0..end {
             let mut w = scratch.candidates[wi];
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;

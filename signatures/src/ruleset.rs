@@ -140,18 +140,20 @@ impl RuleSetBuilder {
     /// Compiles the loaded rules. The report lists every rule's outcome.
     pub fn build(mut self) -> (RuleSet, LoadReport) {
         let start = std::time::Instant::now();
-        // Suricata's flowbits (and host/ippair bits) ordering: setters before readers,
-        // otherwise load order.
+        // Packet rules first, then app-layer rules (each pass then walks only its own part
+        // of the candidate bitset); within each, Suricata's flowbits (and host/ippair bits)
+        // ordering: setters before readers, otherwise load order.
         self.rules.sort_by_key(|r| {
             let sets = r.flowbits.iter().any(|f| !f.is_condition())
                 || r.xbits.iter().any(|x| !x.is_condition());
             let reads = r.flowbits.iter().any(Flowbits::is_condition)
                 || r.xbits.iter().any(crate::xbits::Spec::is_condition);
-            match (sets, reads) {
+            let class = match (sets, reads) {
                 (true, false) => 0u8,
                 (true, true) | (false, false) => 1,
                 (false, true) => 2,
-            }
+            };
+            (r.app_side.is_some(), class)
         });
         let max_span = self.rules.iter().map(stream_span).max().unwrap_or(0);
         let (groups, app_groups) = build_groups(&self.rules);
