@@ -5,6 +5,11 @@
 //! reader below (Ethernet, 802.1Q, raw IP, Linux SLL; IPv4/IPv6; TCP/UDP/ICMP), so the crate
 //! stays free of libpcap. Packets are fed as they are (no reassembly): every payload is
 //! inspected as a packet, with flow direction guessed from the ports (lower port = server).
+//!
+//! `*_all_buffers` load the set as the sensor does with its app-layer parsers (every buffer
+//! and http/dns/tls enabled): buffer rules then leave the packet pass for the app-layer pass.
+//! `detect_app_http_requests` runs that pass over the HTTP requests of the captures, cut into
+//! method/uri/host/user_agent/header buffers by a crude splitter below (request side only).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +17,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use signatures::{DetectInput, FlowState, IpFields, RuleSet, RuleSetBuilder, TcpFields, Vars};
+use signatures::{
+    AppBuffer, BufferKind, DetectInput, FlowState, FlowVars, IpFields, RuleSet, RuleSetBuilder,
+    TcpFields, Vars,
+};
 
 const ET_DIR: &str = "/work/shared/corpus/rules/et-open-suricata-5.0";
 const CAPTURES: &[&str] = &[
@@ -31,10 +39,83 @@ mod pcapread;
 use pcapread::packets;
 
 fn load() -> RuleSet {
+    load_with(false)
+}
+
+fn load_with(all_buffers: bool) -> RuleSet {
     let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
     b.enable_byte_keywords(true).enable_extra_protocols(true);
+    if all_buffers {
+        for k in BufferKind::all() {
+            b.enable_buffer(k);
+        }
+        for a in ["http", "dns", "tls"] {
+            b.enable_app_protocol(a);
+        }
+    }
     b.add_path(Path::new(ET_DIR)).expect("ET Open rules");
     b.build().0
+}
+
+/// The request-side inspection point of an HTTP request carried by `base`.
+fn point<'a>(base: &DetectInput<'a>, bufs: &'a [AppBuffer<'a>]) -> DetectInput<'a> {
+    let mut input = base.with_buffers(bufs);
+    input.app_proto = Some("http");
+    input.flow.to_server = true;
+    input
+}
+
+/// The request-side buffers of an HTTP request at the start of `p` (no normalisation).
+fn http_request(p: &[u8]) -> Option<Vec<AppBuffer<'_>>> {
+    let methods: [&[u8]; 4] = [b"GET ", b"POST ", b"HEAD ", b"PUT "];
+    if !methods.iter().any(|m| p.starts_with(m)) {
+        return None;
+    }
+    let line_end = p.windows(2).position(|w| w == b"\r\n")?;
+    let line = &p[..line_end];
+    let mut parts = line.split(|b| *b == b' ');
+    let method = parts.next()?;
+    let uri = parts.next()?;
+    let head_end = p
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(p.len());
+    let headers = p.get(line_end + 2..head_end.max(line_end + 2))?;
+    let mut out = vec![
+        AppBuffer {
+            kind: BufferKind::HttpMethod,
+            data: method,
+        },
+        AppBuffer {
+            kind: BufferKind::HttpUri,
+            data: uri,
+        },
+        AppBuffer {
+            kind: BufferKind::HttpRequestLine,
+            data: line,
+        },
+        AppBuffer {
+            kind: BufferKind::HttpHeader,
+            data: headers,
+        },
+    ];
+    for h in headers.split(|b| *b == b'\n') {
+        let h = h.strip_suffix(b"\r").unwrap_or(h);
+        let Some(colon) = h.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (name, value) = (&h[..colon], h[colon + 1..].trim_ascii_start());
+        let kind = match name.to_ascii_lowercase().as_slice() {
+            b"host" => BufferKind::HttpHost,
+            b"user-agent" => BufferKind::HttpUserAgent,
+            b"cookie" => BufferKind::HttpCookie,
+            b"referer" => BufferKind::HttpReferer,
+            b"content-type" => BufferKind::HttpContentType,
+            _ => continue,
+        };
+        out.push(AppBuffer { kind, data: value });
+    }
+    Some(out)
 }
 
 fn bench(c: &mut Criterion) {
@@ -52,6 +133,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("et_open");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("load_and_compile", |b| b.iter(load));
+    g.bench_function("load_and_compile_all_buffers", |b| {
+        b.iter(|| load_with(true))
+    });
     let rules = load();
     let inputs: Vec<DetectInput<'_>> = pkts
         .iter()
@@ -105,6 +189,49 @@ fn bench(c: &mut Criterion) {
             for i in &inputs {
                 rules.detect(i, &mut scratch, |_| {});
             }
+        })
+    });
+    // As the sensor will run: every buffer enabled, buffer rules in the app-layer pass.
+    let all = load_with(true);
+    let mut scratch = all.scratch();
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("detect_corpus_packets_all_buffers", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for i in &inputs {
+                all.detect(i, &mut scratch, |_| n += 1);
+            }
+            n
+        })
+    });
+    let requests: Vec<(usize, Vec<AppBuffer<'_>>)> = pkts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| http_request(&p.payload).map(|b| (i, b)))
+        .collect();
+    let mut vars = FlowVars::default();
+    let mut app_alerts = 0u64;
+    for (i, bufs) in &requests {
+        all.detect_app(&point(&inputs[*i], bufs), &mut vars, &mut scratch, |_| {
+            app_alerts += 1
+        });
+    }
+    eprintln!(
+        "{} app-layer rules; {} HTTP requests, {app_alerts} app-layer alerts per pass",
+        all.app_rules(),
+        requests.len()
+    );
+    g.throughput(Throughput::Elements(requests.len() as u64));
+    g.bench_function("detect_app_http_requests", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for (i, bufs) in &requests {
+                vars = FlowVars::default();
+                all.detect_app(&point(&inputs[*i], bufs), &mut vars, &mut scratch, |_| {
+                    n += 1
+                });
+            }
+            n
         })
     });
     g.finish();

@@ -42,6 +42,7 @@ fn main() {
         }
     }
     let parsed = start.elapsed();
+    let parse_cpu = cpu0.zip(cpu_secs()).map(|(a, b)| b - a);
     let (rules, report) = b.build();
     let total = start.elapsed();
     let cpu = cpu0.zip(cpu_secs()).map(|(a, b)| b - a);
@@ -54,12 +55,17 @@ fn main() {
         report.unsupported_total()
     );
     println!(
-        "parse {parsed:?}, compile {} ms, total {total:?} wall, {cpu:?} s CPU; max stream span {}",
+        "parse {parsed:?} wall ({parse_cpu:?} s CPU), compile {} ms wall, total {total:?} wall, {cpu:?} s CPU; max stream span {}",
         report.compile_ms,
         rules.max_stream_match_span()
     );
     let mut sk: Vec<_> = report.skipped_by_keyword().into_iter().collect();
     sk.sort_by_key(|e| std::cmp::Reverse(e.1));
+    println!(
+        "app-layer rules {}; groups (patterns, automaton bytes, always): {:?}",
+        rules.app_rules(),
+        rules.prefilter_stats()
+    );
     println!("skipped by keyword:");
     for (k, n) in sk.iter().take(25) {
         println!("  {n:6} {k}");

@@ -49,9 +49,9 @@
 //!
 //! # Post-match
 //!
-//! A rule whose conditions all hold runs its flowbits/flowint actions (even with `noalert` or
-//! when thresholded, as in Suricata), then its threshold/detection_filter, then alerts unless
-//! `noalert`. Rules are ordered flowbit setters first, then others, then flowbit readers
+//! A rule whose conditions all hold (xbits conditions last: they lock the shared table) runs
+//! its flowbits/flowint/xbits actions (even with `noalert` or when thresholded, as in
+//! Suricata), then its threshold/detection_filter, then alerts unless `noalert`. Rules are ordered flowbit setters first, then others, then flowbit readers
 //! (Suricata's flowbits sig ordering), otherwise load order.
 
 use aho_corasick::{AhoCorasick, Input};
@@ -104,6 +104,7 @@ pub(crate) struct CompiledRule {
     pub(crate) flowints: Vec<Flowint>,
     pub(crate) noalert: bool,
     pub(crate) thresholds: Vec<threshold::Spec>,
+    pub(crate) xbits: Vec<crate::xbits::Spec>,
     pub(crate) meta: RuleMeta,
 }
 
@@ -321,9 +322,16 @@ impl Prefilter {
     }
 
     /// Marks candidate rules for the input into `scratch.candidates`. For follow-up stream
-    /// chunks (`stream_only`) the packet payload was already scanned.
-    fn select(&self, input: &DetectInput<'_>, scratch: &mut Scratch, stream_only: bool) {
-        let n = self.always.len().min(scratch.candidates.len());
+    /// chunks (`stream_only`) the packet payload was already scanned. `end`: words of the
+    /// bitset that hold packet rules (app-layer rules follow them and are left alone).
+    fn select(
+        &self,
+        input: &DetectInput<'_>,
+        scratch: &mut Scratch,
+        stream_only: bool,
+        end: usize,
+    ) {
+        let n = self.always.len().min(end);
         scratch.candidates[..n].copy_from_slice(&self.always[..n]);
         scratch.exact_seen.fill(0);
         scratch.nocase_seen.fill(0);
@@ -422,6 +430,13 @@ struct TransformBufs {
     b: Vec<u8>,
 }
 
+/// State shared by workers behind one mutex: threshold counters and xbits.
+#[derive(Debug, Default)]
+struct Shared {
+    thresholds: Table,
+    xbits: crate::xbits::Table,
+}
+
 /// Per-worker reusable matching state; never shared between threads.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -437,20 +452,27 @@ pub struct Scratch {
     steps: u32,
     /// Flow variables for calls without a flow (`detect`).
     no_flow: FlowVars,
-    /// Threshold/detection_filter state. Scratches that [`Scratch::share_thresholds`] use one
-    /// table, as Suricata keeps one global table; it is locked only when a rule with a
-    /// threshold has matched, never per packet.
-    thresholds: Arc<Mutex<Table>>,
+    /// Threshold/detection_filter state and xbits. Scratches that
+    /// [`Scratch::share_thresholds`] use one table, as Suricata keeps one global table; it is
+    /// locked only when a rule with a threshold has matched or a rule with xbits is
+    /// verified, never per packet.
+    thresholds: Arc<Mutex<Shared>>,
 }
 
 impl Scratch {
     /// Threshold entries evicted so far because the table was full.
     pub fn threshold_evictions(&self) -> u64 {
-        self.thresholds.lock().map_or(0, |t| t.evictions)
+        self.thresholds.lock().map_or(0, |t| t.thresholds.evictions)
     }
 
-    /// Makes this scratch count thresholds in `other`'s table, so that several workers
-    /// rate-limit a rule together (by source, destination or rule) instead of each on its
+    /// Live xbits entries evicted so far because the shared xbits table was full (its
+    /// capacity is fixed: 16384 host/pair bits).
+    pub fn xbits_evictions(&self) -> u64 {
+        self.thresholds.lock().map_or(0, |t| t.xbits.evictions)
+    }
+
+    /// Makes this scratch count thresholds (and keep xbits) in `other`'s table, so that
+    /// several workers share host bits and rate-limit a rule together (by source, destination or rule) instead of each on its
     /// own. Which worker's packet alerts first within a window then depends on timing.
     pub fn share_thresholds(&mut self, other: &Scratch) {
         self.thresholds = Arc::clone(&other.thresholds);
@@ -469,6 +491,8 @@ pub struct RuleSet {
     max_span: usize,
     max_patterns: usize,
     max_app_patterns: usize,
+    /// Rules `0..packet_rules` are the packet pass's, the rest the app-layer pass's.
+    packet_rules: usize,
 }
 
 impl RuleSet {
@@ -486,7 +510,9 @@ impl RuleSet {
             .max()
             .unwrap_or(0);
         let max_app_patterns = app_groups.iter().map(|g| g.owners.len()).max().unwrap_or(0);
+        let packet_rules = rules.partition_point(|r| r.app_side.is_none());
         RuleSet {
+            packet_rules,
             rules,
             groups,
             app_groups,
@@ -508,7 +534,7 @@ impl RuleSet {
             matched: vec![0; words(self.rules.len())],
             steps: 0,
             no_flow: FlowVars::default(),
-            thresholds: Arc::new(Mutex::new(Table::default())),
+            thresholds: Arc::new(Mutex::new(Shared::default())),
             transforms: TransformBufs::default(),
         }
     }
@@ -655,13 +681,14 @@ impl RuleSet {
     ) {
         self.check_scratch(scratch);
         let side = input.flow.to_server;
-        scratch.candidates.fill(0);
+        let start = (self.packet_rules / 64).min(scratch.candidates.len());
+        scratch.candidates[start..].fill(0);
         for b in input.buffers {
             if let Some(g) = self.app_groups.get(app_group_of(b.kind, side)) {
                 g.select(b.data, &mut scratch.app_seen, &mut scratch.candidates);
             }
         }
-        for wi in 0..scratch.candidates.len() {
+        for wi in start..scratch.candidates.len() {
             let mut w = scratch.candidates[wi];
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
@@ -674,6 +701,7 @@ impl RuleSet {
                     || !rule.pre_matches(input, vars)
                     || !rule.payload_matches(input, &mut scratch.steps, false)
                     || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
+                    || !xbits_hold(rule, input, scratch)
                 {
                     continue;
                 }
@@ -698,8 +726,9 @@ impl RuleSet {
         let Some(group) = self.groups.get(group_of(input.ip_proto, to_server)) else {
             return;
         };
-        group.select(input, scratch, stream_only);
-        for wi in 0..scratch.candidates.len() {
+        let end = words(self.packet_rules).min(scratch.candidates.len());
+        group.select(input, scratch, stream_only, end);
+        for wi in 0..end {
             let mut w = scratch.candidates[wi];
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
@@ -716,6 +745,7 @@ impl RuleSet {
                 if !rule.pre_matches(input, vars)
                     || !rule.payload_matches(input, &mut scratch.steps, stream_only)
                     || !rule.buffers_match(input, &mut scratch.steps, &mut scratch.transforms)
+                    || !xbits_hold(rule, input, scratch)
                 {
                     continue;
                 }
@@ -742,24 +772,25 @@ fn fire(
         f.apply(vars);
     }
     let mut alert = !rule.noalert;
-    if !rule.thresholds.is_empty() {
+    if !rule.thresholds.is_empty() || rule.xbits.iter().any(|x| !x.is_condition()) {
         // A poisoned lock only means another worker panicked mid-update; the table is still
         // a valid table, so keep counting with it.
-        let mut table = scratch
+        let mut shared = scratch
             .thresholds
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = micros(input);
+        for x in &rule.xbits {
+            shared.xbits.apply(x, input.src_ip, input.dst_ip, now);
+        }
         for t in &rule.thresholds {
-            if !table.allow(
+            if !shared.thresholds.allow(
                 t,
                 rule.meta.gid,
                 rule.meta.sid,
                 input.src_ip,
                 input.dst_ip,
-                input
-                    .ts_secs
-                    .saturating_mul(1_000_000)
-                    .saturating_add(u64::from(input.ts_usecs)),
+                now,
             ) {
                 alert = false;
             }
@@ -768,4 +799,28 @@ fn fire(
     if alert {
         on_match(&rule.meta);
     }
+}
+
+/// The packet time in microseconds since the epoch.
+fn micros(input: &DetectInput<'_>) -> u64 {
+    input
+        .ts_secs
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(input.ts_usecs))
+}
+
+/// The rule's xbits conditions (isset/isnotset) hold; checked last, after the rule's own
+/// conditions, so the shared table is locked only for rules about to fire.
+fn xbits_hold(rule: &CompiledRule, input: &DetectInput<'_>, scratch: &Scratch) -> bool {
+    if !rule.xbits.iter().any(crate::xbits::Spec::is_condition) {
+        return true;
+    }
+    let shared = scratch
+        .thresholds
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = micros(input);
+    rule.xbits
+        .iter()
+        .all(|x| shared.xbits.check(x, input.src_ip, input.dst_ip, now))
 }

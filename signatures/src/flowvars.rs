@@ -85,6 +85,8 @@ impl FlowVars {
 pub(crate) struct VarNames {
     pub(crate) bits: Vec<String>,
     pub(crate) ints: Vec<String>,
+    /// xbits names (their state outlives a reload in the shared table, so ids are kept).
+    pub(crate) xbits: Vec<String>,
 }
 
 impl VarNames {
@@ -99,6 +101,10 @@ impl VarNames {
     pub(crate) fn bit(&mut self, name: &str) -> Option<u16> {
         let i = Self::intern(&mut self.bits, name);
         (i < FLOWBITS_CAPACITY).then_some(i as u16)
+    }
+    /// Id of an xbits name.
+    pub(crate) fn xbit(&mut self, name: &str) -> Option<u16> {
+        u16::try_from(Self::intern(&mut self.xbits, name)).ok()
     }
     /// Id of a flowint name (ids are unbounded; slots per flow are not).
     pub(crate) fn int(&mut self, name: &str) -> Option<u16> {

@@ -83,7 +83,9 @@
 //!   `not_established`, `stateless`, `only_stream`, `no_stream`), `flowbits` (`set`, `unset`,
 //!   `toggle`, `isset`, `isnotset` with `&`/`|`, `noalert`), `flowint` (numeric values),
 //!   `noalert`, `threshold` and `detection_filter` (limit/threshold/both; by_src, by_dst,
-//!   by_rule, by_both), `stream_size`.
+//!   by_rule, by_both), `stream_size`, `xbits` (set/unset/toggle/isset/isnotset; track
+//!   ip_src/ip_dst/ip_pair; expire; bounded shared table, see
+//!   [`Scratch::xbits_evictions`]).
 //! * Header keywords: `ttl`, `tos`, `id`, `ip_proto`, `ipopts`, `fragbits`, `fragoffset`,
 //!   `flags`, `seq`, `ack`, `window`, `itype`, `icode`, `icmp_id`, `icmp_seq`, `sameip`.
 //! * Opt-in protocols ([`RuleSetBuilder::enable_extra_protocols`]): `tcp-pkt` (packet only),
@@ -92,7 +94,7 @@
 //! Every rule read ends as exactly one of: active (`loaded`), inactive (needs an app-layer
 //! parser; kept, counted in [`LoadReport::inactive_reasons`], never matched), unsupported
 //! (skipped, counted in [`LoadReport::unsupported`] as `keyword <name>`, `protocol <name>` or
-//! `direction =>`; e.g. `xbits`, `asn1` in otherwise active rules, byte_extract variables
+//! `direction =>`; e.g. `asn1` in otherwise active rules, byte_extract variables
 //! outside byte_test) or error (with file:line:column). No rule ever matches with a condition
 //! silently dropped.
 
@@ -114,6 +116,7 @@ mod source;
 mod threshold;
 mod transform;
 mod vars;
+mod xbits;
 
 pub use detect::{RuleSet, Scratch};
 pub use ruleset::RuleSetBuilder;

@@ -61,6 +61,7 @@ const SUPPORTED: &[&str] = &[
     "urilen",
     "flowbits",
     "flowint",
+    "xbits",
     "noalert",
     "threshold",
     "detection_filter",
@@ -149,7 +150,7 @@ const APP_KEYWORDS: &[&str] = &[
 /// Keywords not implemented yet that public rules use almost only in app-layer rules: a rule
 /// that is inactive anyway (app-layer protocol or buffer) loads inactive with them; an
 /// otherwise active rule using one is unsupported.
-const DEFERRED: &[&str] = &["xbits", "base64_decode", "asn1", "ftpbounce"];
+const DEFERRED: &[&str] = &["base64_decode", "asn1", "ftpbounce"];
 
 // Every buffer kind has a bit in `Features::buffers`.
 const _: () = assert!(BufferKind::COUNT <= 64);
@@ -274,6 +275,7 @@ pub(crate) struct RuleOptions {
     pub(crate) flowints: Vec<Flowint>,
     pub(crate) noalert: bool,
     pub(crate) thresholds: Vec<threshold::Spec>,
+    pub(crate) xbits: Vec<crate::xbits::Spec>,
     /// Why the rule cannot be evaluated at all, if so.
     pub(crate) unsupported: Option<String>,
     /// Why the rule is loaded inactive, if so.
@@ -510,6 +512,10 @@ pub(crate) fn parse_options(raw: &RawRule<'_>, features: Features) -> Result<Rul
                     None => out.noalert = true,
                     Some(f) => out.flowbits.push(f),
                 }
+                Ok(())
+            }),
+            "xbits" => value(opt).and_then(|v| {
+                out.xbits.push(crate::xbits::parse(v)?);
                 Ok(())
             }),
             "flowint" => value(opt).and_then(|v| match parse_flowint(v)? {

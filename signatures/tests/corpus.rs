@@ -127,6 +127,58 @@ fn et_open_loads() {
     println!("  smoke detect hits: {hits}");
 }
 
+/// As the sensor loads ET Open once its DNS, HTTP and TLS parsers run: every buffer and those
+/// protocols enabled. What stays inactive is only protocols (and app-layer keywords) the sensor
+/// does not parse; buffer rules sit in the app-layer pass.
+#[test]
+fn et_open_with_all_buffers() {
+    if !available(ET_DIR) {
+        return;
+    }
+    let start = Instant::now();
+    let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
+    b.enable_byte_keywords(true).enable_extra_protocols(true);
+    for k in signatures::BufferKind::all() {
+        b.enable_buffer(k);
+    }
+    for a in ["http", "dns", "tls"] {
+        b.enable_app_protocol(a);
+    }
+    b.add_path(Path::new(ET_DIR)).unwrap();
+    let (rules, report) = b.build();
+    println!(
+        "ET Open, all buffers: {} active ({} in the app-layer pass), {} inactive, {} unsupported, {} errors; compile {} ms, total {:?}",
+        report.loaded,
+        rules.app_rules(),
+        report.inactive,
+        report.unsupported_total(),
+        report.errors.len(),
+        report.compile_ms,
+        start.elapsed()
+    );
+    for (reason, n) in &report.inactive_reasons {
+        println!("  inactive {n:6} {reason}");
+    }
+    for (reason, n) in &report.unsupported {
+        println!("  unsupported {n:6} {reason}");
+    }
+    assert!(report.errors.is_empty());
+    assert!(
+        rules.app_rules() * 2 > report.loaded,
+        "most ET rules are app-layer rules"
+    );
+    for reason in report.inactive_reasons.keys() {
+        assert!(
+            reason.starts_with("protocol ") || reason.starts_with("keyword "),
+            "inactive for {reason} with every buffer enabled"
+        );
+        for parsed in ["http", "dns", "tls"] {
+            assert_ne!(reason, &format!("protocol {parsed}"));
+        }
+    }
+    assert!(report.loaded * 100 >= report.total() * 99);
+}
+
 #[test]
 fn snort3_community_does_not_panic() {
     if !available(SNORT_FILE) {

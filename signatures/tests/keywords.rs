@@ -495,12 +495,67 @@ fn stream_size_reads_session_progress() {
 #[test]
 fn deferred_keywords_load_only_in_inactive_rules() {
     let (_, report) = load(
-        r#"alert http any any -> any any (http.uri; content:"x"; xbits:set,a,track ip_src; sid:1;)
-alert tcp any any -> any any (content:"x"; xbits:set,a,track ip_src; sid:2;)
+        r#"alert http any any -> any any (http.uri; content:"x"; asn1:oversize_length 10; sid:1;)
+alert tcp any any -> any any (content:"x"; asn1:oversize_length 10; sid:2;)
 alert smtp any any -> any any (base64_decode; base64_data; content:"MZ"; sid:3;)"#,
     );
     assert_eq!(report.inactive, 2);
-    assert_eq!(report.unsupported.get("keyword xbits"), Some(&1));
+    assert_eq!(report.unsupported.get("keyword asn1"), Some(&1));
+}
+
+#[test]
+fn xbits_tie_flows_of_a_host() {
+    // ET shapes: set on one flow by the source, tested on another flow by the destination
+    // (one host table), or on the unordered address pair; expiry from the packet time.
+    let (rules, report) = load(
+        r#"alert tcp any any -> any any (content:"PROPFIND"; xbits:set, ET.PROPFIND, track ip_src, expire 360; noalert; sid:1;)
+alert tcp any any -> any any (content:"207 Multi"; xbits:isset, ET.PROPFIND,track ip_dst; sid:2;)
+alert tcp any any -> any any (content:"login"; xbits:set,p,track ip_pair,expire 10; noalert; sid:3;)
+alert tcp any any -> any any (content:"token"; xbits:isset,p,track ip_pair; xbits:unset,p,track ip_pair; sid:4;)
+alert tcp any any -> any any (content:"token"; xbits:isnotset,p,track ip_pair; sid:5;)"#,
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.loaded, 5, "{:?}", report.rules);
+    let mut scratch = rules.scratch();
+    let run = |scratch: &mut signatures::Scratch, p: &signatures::DetectInput<'_>| {
+        let mut vars = signatures::FlowVars::default();
+        let mut out = Vec::new();
+        rules.detect_with_flow(p, &mut vars, scratch, |m| out.push(m.sid));
+        out
+    };
+    let client = tcp(b"PROPFIND / HTTP/1.1").with_ts(100, 0);
+    let mut reply = tcp(b"HTTP/1.1 207 Multi-Status").with_ts(101, 0);
+    assert!(run(&mut scratch, &reply).is_empty());
+    assert!(run(&mut scratch, &client).is_empty());
+    // Another flow, server -> client: the client is the destination now.
+    std::mem::swap(&mut reply.src_ip, &mut reply.dst_ip);
+    assert_eq!(run(&mut scratch, &reply), vec![2]);
+    // Expired after 360 s.
+    let late = reply.with_ts(461, 0);
+    assert!(run(&mut scratch, &late).is_empty());
+
+    let login = tcp(b"login").with_ts(200, 0);
+    let mut token = tcp(b"token").with_ts(201, 0);
+    assert_eq!(run(&mut scratch, &token), vec![5]);
+    assert!(run(&mut scratch, &login).is_empty());
+    std::mem::swap(&mut token.src_ip, &mut token.dst_ip);
+    // Rules are evaluated in order: sid 4 unsets the bit before sid 5 tests it.
+    assert_eq!(run(&mut scratch, &token), vec![4, 5]);
+    // sid 4 unset the pair bit.
+    assert_eq!(run(&mut scratch, &token), vec![5]);
+    // Workers sharing the table see the same bits.
+    let mut other = rules.scratch();
+    other.share_thresholds(&scratch);
+    assert!(run(&mut scratch, &login).is_empty());
+    assert_eq!(run(&mut other, &token), vec![4, 5]);
+    assert_eq!(scratch.xbits_evictions(), 0);
+    assert_eq!(
+        load("alert tcp any any -> any any (xbits:set,a; sid:1;)")
+            .1
+            .errors
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ alert tcp any any -> any any (flowbits:set,x; noalert; sid:7;)
 alert dns any any -> any any (dns.query; content:\"x\"; sid:8;)
 alert tcp any any -> any any (content:\"a\"; byte_extract:1,0,v; content:\"b\"; distance:v; sid:9;)
 alert tcp any any -> any any (content:\"a\"; sid:10;)
-alert tcp any any -> any any (content:\"a\"; xbits:set,x,track ip_src; sid:11;)
+alert tcp any any -> any any (content:\"a\"; asn1:oversize_length 10; sid:11;)
 alert tcp any any -> any any (content:\"a\"; pcre:\"/x/U\"; sid:12;)
 ";
     let (rules, report) = load(src);
@@ -33,9 +33,9 @@ alert tcp any any -> any any (content:\"a\"; pcre:\"/x/U\"; sid:12;)
     assert_eq!(i.get("buffer http.uri"), Some(&3));
     let u = &report.unsupported;
     assert_eq!(u.get("keyword byte_extract"), Some(&1));
-    assert_eq!(u.get("keyword xbits"), Some(&1));
+    assert_eq!(u.get("keyword asn1"), Some(&1));
     assert_eq!(report.unsupported_total(), 2);
-    assert_eq!(report.skipped_by_keyword().get("xbits"), Some(&1));
+    assert_eq!(report.skipped_by_keyword().get("asn1"), Some(&1));
     assert_eq!(report.total(), 12);
     let st = &report.rules[2];
     assert_eq!(st.sid, Some(3));

@@ -1,6 +1,8 @@
 //! Arbitrary payloads (and stream chunks) against a compiled set of rules that exercise
 //! content modifiers, pcre, byte_* keywords and flowbits: no panic, no hang, at most one
-//! alert per rule per packet.
+//! alert per rule per packet. The same bytes, cut into app-layer buffers, go through the
+//! app-layer pass at both sides of a transaction: no panic, and each buffer rule alerts at
+//! most once per transaction.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,6 +21,11 @@ alert tcp any any -> any any (msg:"g"; content:"get"; flowbits:isset,seen; sid:7
 alert tcp any any -> any any (msg:"h"; dsize:>10; content:"zz"; endswith; sid:8;)
 alert tcp any any -> any any (msg:"i"; content:"st"; startswith; fast_pattern; content:"re"; within:8; sid:9;)
 alert tcp any any -> any any (msg:"j"; flow:only_stream; content:"cross"; sid:10;)
+alert http any any -> any any (msg:"k"; http.uri; content:"/a"; pcre:"/\/a\d+/"; sid:11;)
+alert http any any -> any any (msg:"l"; http.uri; content:"/a"; http.stat_code; content:"2"; sid:12;)
+alert dns any any -> any any (msg:"m"; dns.query; dotprefix; to_lowercase; content:".ev"; endswith; sid:13;)
+alert http any any -> any any (msg:"n"; http.header; url_decode; compress_whitespace; content:"x y"; sid:14;)
+alert tls any any -> any any (msg:"o"; tls.certs; content:"|30|"; bsize:>2; tls.sni; pcre:"/^a/"; sid:15;)
 "#;
 
 fn rules() -> &'static RuleSet {
@@ -26,6 +33,12 @@ fn rules() -> &'static RuleSet {
     RULES_SET.get_or_init(|| {
         let mut b = RuleSetBuilder::new(Vars::suricata_defaults());
         b.enable_byte_keywords(true);
+        for k in signatures::BufferKind::all() {
+            b.enable_buffer(k);
+        }
+        for a in ["http", "dns", "tls"] {
+            b.enable_app_protocol(a);
+        }
         b.add_source("fuzz.rules", RULES);
         b.build().0
     })
@@ -81,4 +94,52 @@ fuzz_target!(|data: &[u8]| {
         hits.iter().all(|&n| n <= 1),
         "a rule alerted twice on one packet"
     );
+    // App-layer pass: the payload cut into buffers of several kinds, request then response.
+    use signatures::{AppBuffer, BufferKind};
+    let cut = new_from;
+    let (a, b) = payload.split_at(cut);
+    let kinds = [
+        BufferKind::HttpUri,
+        BufferKind::HttpStatCode,
+        BufferKind::DnsQuery,
+        BufferKind::HttpHeader,
+        BufferKind::TlsCerts,
+        BufferKind::TlsSni,
+    ];
+    let mut bufs = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        bufs.push(AppBuffer {
+            kind: *k,
+            data: if i % 2 == 0 { a } else { b },
+        });
+    }
+    bufs.push(AppBuffer {
+        kind: BufferKind::TlsCerts,
+        data: payload,
+    });
+    let mut tx_hits = [0u32; 16];
+    for (proto, to_server) in [
+        ("http", true),
+        ("http", false),
+        ("dns", true),
+        ("dns", false),
+        ("tls", true),
+        ("tls", false),
+    ] {
+        if to_server {
+            tx_hits = [0; 16];
+        }
+        let mut point = base.with_buffers(&bufs);
+        point.app_proto = Some(proto);
+        point.flow.to_server = to_server;
+        rules.detect_app(&point, &mut vars, &mut scratch, |m| {
+            if let Some(h) = tx_hits.get_mut(m.sid as usize) {
+                *h += 1;
+            }
+        });
+        assert!(
+            tx_hits.iter().all(|&n| n <= 1),
+            "a rule alerted twice in one transaction"
+        );
+    }
 });
