@@ -105,7 +105,9 @@
 //! behind the `test-broker` feature, `test_broker` (a real mosquitto, with
 //! TLS and ACLs if asked, and MQTT 3.1.1/5 subscribers for tests).
 
+pub mod bundle;
 mod client;
+pub mod collect;
 pub mod config;
 pub mod destination;
 pub mod engine;
@@ -117,9 +119,10 @@ pub mod summary;
 #[cfg(feature = "test-broker")]
 pub mod test_broker;
 
+pub use client::{Command, CommandResult, RESULT_TOPIC_SUFFIX, RULES_TOPIC_SUFFIX};
 pub use client::{EventSender, Uplink};
 pub use config::{default_sensor_id, BrokerAddr, MqttConfig};
-pub use destination::{DestinationConfig, Policy, Protocol, TlsConfig, UplinkConfig};
+pub use destination::{BatchConfig, DestinationConfig, Policy, Protocol, TlsConfig, UplinkConfig};
 pub use error::UplinkError;
 pub use report::DestinationReport;
 pub use report::UplinkReport;

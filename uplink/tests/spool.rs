@@ -192,7 +192,7 @@ fn child_main(mode: &str) {
     if parts[0] == "live" {
         // Slow publishing down so that the kill surely lands mid-stream,
         // after some ack cursors were saved (every 200 ms by default).
-        d.max_inflight = 4;
+        d.max_inflight = 1;
     }
     let up = Uplink::start_with(config("crash", Path::new(parts[1]), vec![d])).unwrap();
     let tx = up.sender();
@@ -212,6 +212,10 @@ fn child_main(mode: &str) {
             s.destinations[0].connections > 0
         };
         if ready || Instant::now() > deadline {
+            if parts[0] == "live" {
+                // Let the sync policy save the ack cursor at least once.
+                std::thread::sleep(Duration::from_millis(450));
+            }
             println!("READY {}", s.spooled);
             break;
         }
@@ -460,7 +464,7 @@ fn sigkill_while_publishing_then_restart_resends_the_unacknowledged() {
     if !mosquitto_or_skip("sigkill_while_publishing") {
         return;
     }
-    let n = 20_000;
+    let n = 40_000;
     let broker = Mosquitto::start().unwrap();
     let sub = Subscriber::start(&broker.url(), "cirt/crash/events/#").unwrap();
     let dir = tempfile::tempdir().unwrap();
