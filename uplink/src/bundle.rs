@@ -296,6 +296,11 @@ pub fn key_file_text(bytes: &[u8; 32]) -> String {
     format!("{}\n", hex(bytes))
 }
 
+/// The current UTC time as `2026-12-06T09:00:00+0000`, for `created`.
+pub fn utc_now() -> String {
+    crate::engine::utc_timestamp(std::time::SystemTime::now())
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -3,7 +3,9 @@
 //! Argument shapes live here and nowhere else; each command turns its arguments into the
 //! runtime's own option struct, so the runtime can be driven from tests without clap.
 
+mod bundle;
 mod rules_check;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,12 +32,19 @@ enum Command {
     /// Rule file tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Create an ed25519 key pair for signing rule bundles.
+    Keygen(bundle::KeygenArgs),
+    /// Live view of the events on a broker, one line each (batches expanded).
+    Tail(tail::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum RulesCommand {
     /// Load rules and report what loaded, what failed (file:line:column) and what is unsupported.
     Check(RulesCheckArgs),
+    /// Signed rule bundles (create, verify).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +120,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Rules(RulesCommand::Check(a)) => rules_check::run(&a.rules, a.json),
+        Command::Rules(RulesCommand::Bundle(b)) => bundle::run(&b),
+        Command::Keygen(a) => bundle::keygen(&a),
+        Command::Tail(a) => tail::run(&a),
     }
 }
 
