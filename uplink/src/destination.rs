@@ -427,6 +427,47 @@ mod tests {
     }
 
     #[test]
+    fn batch_and_command_settings_are_checked() {
+        let mut d = DestinationConfig::new("n", "mqtt://h", "s1");
+        d.allow_plaintext = true;
+        d.batch = Some(BatchConfig::default());
+        d.validate().unwrap();
+        for bad in [
+            BatchConfig {
+                max_events: 0,
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                max_bytes: 10,
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                zstd_level: Some(40),
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                linger: Duration::from_secs(7200),
+                ..BatchConfig::default()
+            },
+        ] {
+            d.batch = Some(bad.clone());
+            assert!(d.validate().is_err(), "{bad:?}");
+        }
+        d.batch = None;
+        d.commands = true;
+        let e = d.validate().unwrap_err().to_string();
+        assert!(e.contains("MQTT 5"), "{e}");
+        d.protocol = Protocol::V5;
+        d.validate().unwrap();
+        let mut c = UplinkConfig::new("s1", "/tmp/x");
+        c.command_queue = 0;
+        assert!(c.validate().is_err());
+        c.command_queue = 1;
+        c.max_command_bytes = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn uplink_config_checks_names_and_fields() {
         let mut c = UplinkConfig::new("s1", "/tmp/x");
         let mut d = DestinationConfig::new("a", "mqtt://h", "s1");

@@ -337,6 +337,10 @@ impl Ctx {
                 "dropped_full": dest.dropped_spool_full,
                 "evicted_segments": st.evicted_segments,
             },
+            "commands": {
+                "received": report.commands_received,
+                "refused": report.commands_refused,
+            },
             "destination": {
                 "name": dest.name,
                 "acked": dest.acked,
