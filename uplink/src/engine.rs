@@ -107,26 +107,29 @@
 //!
 //! # Throughput (measured, see `tests/throughput.rs`)
 //!
-//! On the 2-core development machine shared with six other engineers' builds
-//! (load average 13-22 during the runs, so these are pessimistic), 400-byte
-//! flow events to a local mosquitto at QoS 1, first send to last PUBACK,
-//! release build, 200,000 events:
+//! On the 2-core development machine shared with six other engineers'
+//! builds (load average 15-22 during the runs, so these are pessimistic),
+//! flow events of about 420 bytes with varying fields to a local mosquitto
+//! at QoS 1, from the first send to the last PUBACK, release build, 200,000
+//! events, two runs:
 //!
 //! | mode | events/s |
 //! | --- | --- |
-//! | spool-less [`crate::Uplink::start`], one message per event | 72,600 |
-//! | spool, one message per event | 15,800 (20,000-24,000 at load 5-9) |
-//! | spool, zstd batches of 500, MQTT 5 | see the figures in the report below |
+//! | spool-less [`crate::Uplink::start`], one message per event | 52,000-73,000 |
+//! | spool, one message per event | 15,800-20,100 |
+//! | spool, zstd batches of 500 (linger 20 ms), MQTT 5, with a subscriber | 72,000-95,700 |
 //!
-//! The spool itself costs 7.6 µs per event at load 22 (2-4 µs at load 5-9),
-//! 457 bytes per event on disk (record framing and event id included), with
-//! 22 `fdatasync`s per 200,000 events at the default policy. One message per
+//! Batches put about 95 bytes per event on the wire (zstd level 3). The
+//! spool itself costs 4.8-7.6 µs per event (2-4 µs at load 5-9), 479
+//! bytes per event on disk (record framing and event id included), with 22
+//! `fdatasync`s per 200,000 events at the default policy. One message per
 //! event is limited by rumqttc 0.25 writing each publish with its own
 //! syscall and by mosquitto's CPU; batches remove both, which is how the
 //! spooled uplink goes past 50,000 events/s. Latency from `send` to a
-//! subscriber at 5,000 events/s: p50 1.5 ms / p99 41 ms one message per
-//! event; with batches the linger dominates (p50 17 ms / p99 132 ms with a
-//! 20 ms linger).
+//! subscriber at a steady 5,000 events/s (20,000 events): p50 0.4-1.5 ms,
+//! p99 21-90 ms one message per event; with batches the linger dominates:
+//! p50 11-30 ms, p99 25 ms at load 15 (the p99 rises to hundreds of ms at
+//! load 20+, when the uplink thread waits for a CPU or an `fdatasync`).
 //!
 //! With no destination at all, events are only spooled and count as
 //! acknowledged at once.
