@@ -51,10 +51,17 @@ pub struct Message {
 }
 
 impl Message {
-    /// True if the payload is a batch of JSON lines (compressed or not).
+    /// True if the payload is a batch of JSON lines (compressed or not):
+    /// by content type, zstd magic, or the `.../batch` topic (MQTT 3.1.1
+    /// batches without compression carry no other sign).
     pub fn is_batch(&self) -> bool {
         self.payload.starts_with(&ZSTD_MAGIC)
             || self.content_type.as_deref() == Some(crate::engine::BATCH_CONTENT_TYPE)
+            || self
+                .topic
+                .rsplit('/')
+                .next()
+                .is_some_and(|l| l == crate::engine::BATCH_LEVEL)
     }
 
     /// The events it carries: the payload itself, or each line of a batch.
@@ -232,6 +239,24 @@ mod tests {
             Err(ExpandError::Zstd(_))
         ));
         assert!(expand(&ZSTD_MAGIC, true).is_err());
+    }
+
+    #[test]
+    fn batches_are_recognised_without_properties() {
+        let m = Message {
+            topic: "cirt/s/events/batch".into(),
+            payload: b"{\"a\":1}\n{\"b\":2}\n".to_vec(),
+            ..Message::default()
+        };
+        assert!(m.is_batch());
+        assert_eq!(m.events().unwrap().len(), 2);
+        let one = Message {
+            topic: "cirt/s/events/alert".into(),
+            payload: b"{\"a\":1}".to_vec(),
+            ..Message::default()
+        };
+        assert!(!one.is_batch());
+        assert_eq!(one.events().unwrap().len(), 1);
     }
 
     #[test]
