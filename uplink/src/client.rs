@@ -61,6 +61,63 @@ pub struct Uplink {
     done: std::sync::mpsc::Receiver<()>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    commands: std::sync::Mutex<Option<std::sync::mpsc::Receiver<Command>>>,
+    has_commands: bool,
+}
+
+/// Topic level(s) after `cirt/<sensor id>/` where rule bundles arrive.
+pub const RULES_TOPIC_SUFFIX: &str = "cmd/rules";
+/// Topic level(s) after `cirt/<sensor id>/` where command results go.
+pub const RESULT_TOPIC_SUFFIX: &str = "cmd/result";
+/// Channel marker of a command result (not a valid event type, so
+/// producers cannot forge it).
+pub(crate) const RESULT_MARKER: &str = "cmd/result";
+
+/// Outcome of a command, for [`Uplink::publish_result`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandResult {
+    /// Which command (`rules`).
+    pub command: String,
+    /// True if applied (e.g. the new rules run now).
+    pub applied: bool,
+    /// Version of what was applied or refused (the bundle's manifest version), if known.
+    pub version: Option<String>,
+    /// Why it was refused (or a note), if anything.
+    pub reason: Option<String>,
+}
+
+impl CommandResult {
+    /// `{"event_type":"command_result","timestamp":...,"command":"rules",
+    /// "status":"applied"|"rejected","version":...,"reason":...}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::json!({
+            "event_type": "command_result",
+            "timestamp": crate::engine::utc_timestamp(std::time::SystemTime::now()),
+            "command": self.command,
+            "status": if self.applied { "applied" } else { "rejected" },
+            "version": self.version,
+            "reason": self.reason,
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
+/// A message received on `cirt/<sensor id>/cmd/rules` of a destination with
+/// [`crate::DestinationConfig::commands`] (see [`Uplink::commands`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Destination (broker) it came from.
+    pub destination: String,
+    /// Full topic.
+    pub topic: String,
+    /// Payload as received (a signed bundle, for `cmd/rules`: verify it
+    /// with [`crate::bundle::verify`]).
+    pub payload: Vec<u8>,
+    /// Whether the broker delivered it as a retained message.
+    pub retained: bool,
+    /// When it was received.
+    pub received: std::time::SystemTime,
 }
 
 impl Uplink {
@@ -125,9 +182,25 @@ impl Uplink {
                 + crate::engine::event_id_overhead(&cfg.sensor_id),
         };
         let capacity = cfg.channel_capacity;
-        Self::spawn(counters, shared, capacity, move |rx, shutdown_rx, c| {
-            Box::pin(crate::engine::run(cfg, tls, spool, rx, shutdown_rx, c))
-        })
+        let has_commands = cfg.destinations.iter().any(|d| d.commands);
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::sync_channel(cfg.command_queue);
+        let cmd_tx = has_commands.then_some(cmd_tx);
+        let mut up = Self::spawn(counters, shared, capacity, move |rx, shutdown_rx, c| {
+            Box::pin(crate::engine::run(
+                cfg,
+                tls,
+                spool,
+                rx,
+                shutdown_rx,
+                c,
+                cmd_tx,
+            ))
+        })?;
+        if has_commands {
+            up.commands = std::sync::Mutex::new(Some(cmd_rx));
+            up.has_commands = true;
+        }
+        Ok(up)
     }
 
     fn spawn(
@@ -170,7 +243,48 @@ impl Uplink {
             done,
             thread: Some(thread),
             counters,
+            commands: std::sync::Mutex::new(None),
+            has_commands: false,
         })
+    }
+
+    /// The receiver of commands (rule bundles) from destinations with
+    /// [`crate::DestinationConfig::commands`]; `Some` on the first call only
+    /// (and only for [`Uplink::start_with`] with such a destination).
+    ///
+    /// The queue is bounded ([`UplinkConfig::command_queue`]); payloads
+    /// above [`UplinkConfig::max_command_bytes`] and commands arriving while
+    /// the queue is full are dropped and counted in
+    /// [`UplinkReport::commands_refused`]. The receiver may be moved to any
+    /// thread; `recv` blocks, `try_recv`/`recv_timeout` do not.
+    pub fn commands(&self) -> Option<std::sync::mpsc::Receiver<Command>> {
+        self.commands.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// Publishes the outcome of a command to `cirt/<sensor id>/cmd/result`
+    /// on every destination with commands, through the spool (so it
+    /// survives an outage like an event; it gets an `event_id` too).
+    /// `result` should be a JSON object (see [`crate::CommandResult`]).
+    /// Never blocks: fails with [`UplinkError::SendTimeout`] (zero) if the
+    /// channel is full, [`UplinkError::Closed`] after `finish`, and
+    /// [`UplinkError::InvalidConfig`] if no destination takes commands.
+    pub fn publish_result(&self, result: Vec<u8>) -> Result<(), UplinkError> {
+        if !self.has_commands {
+            return Err(UplinkError::InvalidConfig(
+                "no destination has commands = true".into(),
+            ));
+        }
+        self.sender
+            .tx
+            .try_send(Event {
+                topic: RESULT_MARKER.to_string(),
+                payload: result,
+                batch: None,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => UplinkError::SendTimeout(Duration::ZERO),
+                mpsc::error::TrySendError::Closed(_) => UplinkError::Closed,
+            })
     }
 
     /// A new handle for producers. Cheap to clone; `Send + Sync`.
@@ -382,7 +496,11 @@ impl EventSender {
             Counters::inc(&c.dropped_too_large);
             return Err(UplinkError::TooLarge { size, max });
         }
-        Ok(Event { topic, payload })
+        Ok(Event {
+            topic,
+            payload,
+            batch: None,
+        })
     }
 
     // `accepted` is raised before the event enters the channel so that a

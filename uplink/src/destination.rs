@@ -87,6 +87,39 @@ pub struct DestinationConfig {
     pub reconnect_backoff_max: Duration,
     /// TCP + TLS + CONNACK timeout (whole seconds, at least 1).
     pub connect_timeout: Duration,
+    /// Publish batches of JSON lines (optionally zstd-compressed) instead of
+    /// one message per event; `None` (default) = one message per event.
+    /// See [`crate::engine`] ("Batches").
+    pub batch: Option<BatchConfig>,
+    /// Subscribe to `cirt/<sensor id>/cmd/rules` and hand what arrives to
+    /// [`crate::Uplink::commands`]; results go to `cirt/<sensor id>/cmd/result`
+    /// ([`crate::Uplink::publish_result`]). MQTT 5 only. Default false.
+    pub commands: bool,
+}
+
+/// Batching of a destination ([`DestinationConfig::batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Most events in one batch (1..=100,000; default 500).
+    pub max_events: usize,
+    /// Most uncompressed bytes in one batch (default 256 KiB; an event larger
+    /// than this travels alone in its batch).
+    pub max_bytes: usize,
+    /// How long the first event of a partial batch may wait for more (default 200 ms).
+    pub linger: Duration,
+    /// zstd level (1..=19, default 3); `None` sends plain JSON lines.
+    pub zstd_level: Option<i32>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_events: 500,
+            max_bytes: 256 << 10,
+            linger: Duration::from_millis(200),
+            zstd_level: Some(3),
+        }
+    }
 }
 
 impl DestinationConfig {
@@ -110,6 +143,8 @@ impl DestinationConfig {
             max_inflight: 1024,
             reconnect_backoff_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            batch: None,
+            commands: false,
         }
     }
 
@@ -178,6 +213,23 @@ impl DestinationConfig {
         }
         if let Policy::Summary(s) = &self.policy {
             s.validate()?;
+        }
+        if let Some(b) = &self.batch {
+            if !(1..=100_000).contains(&b.max_events) {
+                return bad("batch.max_events must be in 1..=100000".into());
+            }
+            if !(1024..=64 << 20).contains(&b.max_bytes) {
+                return bad("batch.max_bytes must be in 1 KiB..=64 MiB".into());
+            }
+            if b.linger > Duration::from_secs(3600) {
+                return bad("batch.linger must be at most one hour".into());
+            }
+            if b.zstd_level.is_some_and(|l| !(1..=19).contains(&l)) {
+                return bad("batch.zstd_level must be in 1..=19".into());
+            }
+        }
+        if self.commands && self.protocol != Protocol::V5 {
+            return bad("commands need protocol MQTT 5 (bounded incoming packet size)".into());
         }
         Ok(())
     }
@@ -268,6 +320,13 @@ pub struct UplinkConfig {
     pub interfaces: Vec<String>,
     /// Period of the retained status/stats message (zero: only at connect).
     pub stats_interval: Duration,
+    /// Largest command payload handed to [`crate::Uplink::commands`]; larger
+    /// ones are counted (`commands_refused`) and dropped. Default 16 MiB
+    /// ([`crate::bundle::MAX_BUNDLE`]).
+    pub max_command_bytes: usize,
+    /// Commands waiting for the application at most; more are counted
+    /// (`commands_refused`) and dropped. Default 4.
+    pub command_queue: usize,
 }
 
 impl UplinkConfig {
@@ -284,6 +343,8 @@ impl UplinkConfig {
             rules_version: None,
             interfaces: Vec::new(),
             stats_interval: Duration::from_secs(60),
+            max_command_bytes: crate::bundle::MAX_BUNDLE,
+            command_queue: 4,
         }
     }
 
@@ -303,6 +364,16 @@ impl UplinkConfig {
         if self.max_packet_size < 1024 {
             return Err(UplinkError::InvalidConfig(
                 "max_packet_size must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.max_command_bytes == 0 || self.max_command_bytes > 256 << 20 {
+            return Err(UplinkError::InvalidConfig(
+                "max_command_bytes must be in 1..=256 MiB".into(),
+            ));
+        }
+        if self.command_queue == 0 {
+            return Err(UplinkError::InvalidConfig(
+                "command_queue must be at least 1".into(),
             ));
         }
         let mut names = std::collections::BTreeSet::new();
@@ -353,6 +424,47 @@ mod tests {
         let e = d.rustls_config().unwrap_err().to_string();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
         assert_eq!(d.endpoint().unwrap(), ("h".to_string(), 8883, true));
+    }
+
+    #[test]
+    fn batch_and_command_settings_are_checked() {
+        let mut d = DestinationConfig::new("n", "mqtt://h", "s1");
+        d.allow_plaintext = true;
+        d.batch = Some(BatchConfig::default());
+        d.validate().unwrap();
+        for bad in [
+            BatchConfig {
+                max_events: 0,
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                max_bytes: 10,
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                zstd_level: Some(40),
+                ..BatchConfig::default()
+            },
+            BatchConfig {
+                linger: Duration::from_secs(7200),
+                ..BatchConfig::default()
+            },
+        ] {
+            d.batch = Some(bad.clone());
+            assert!(d.validate().is_err(), "{bad:?}");
+        }
+        d.batch = None;
+        d.commands = true;
+        let e = d.validate().unwrap_err().to_string();
+        assert!(e.contains("MQTT 5"), "{e}");
+        d.protocol = Protocol::V5;
+        d.validate().unwrap();
+        let mut c = UplinkConfig::new("s1", "/tmp/x");
+        c.command_queue = 0;
+        assert!(c.validate().is_err());
+        c.command_queue = 1;
+        c.max_command_bytes = 0;
+        assert!(c.validate().is_err());
     }
 
     #[test]

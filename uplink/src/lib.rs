@@ -88,11 +88,87 @@
 //! and a power cut can lose), [`summary`] (what leaves the country),
 //! [`destination`] (TLS and plaintext rules).
 //!
-//! Not in this version: QoS 0 and 2 for events; MQTT 5 user properties
-//! (the event id is in the payload); a summary window survives neither a
-//! crash nor a restart (the raw events of a partial window are not
-//! re-aggregated; the summaries already spooled are); spool I/O runs on the
-//! uplink thread (an `fdatasync` stalls publishing, not capture).
+//! # Batches, commands and rule bundles
+//!
+//! A destination may send zstd-compressed batches of JSON lines instead of
+//! one message per event ([`DestinationConfig::batch`], [`BatchConfig`];
+//! the collector one-liner is in [`engine`]). With
+//! [`DestinationConfig::commands`] it also receives rule bundles on
+//! `cirt/<sensor id>/cmd/rules`; the application takes them from
+//! [`Uplink::commands`], checks them with [`bundle::verify`] and answers
+//! with [`Uplink::publish_result`]:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use uplink::{bundle, CommandResult, DestinationConfig, Protocol, Uplink, UplinkConfig};
+//!
+//! let mut d = DestinationConfig::new("national", "mqtt://127.0.0.1:1883", "s1");
+//! d.allow_plaintext = true;
+//! d.protocol = Protocol::V5;
+//! d.commands = true;
+//! let mut cfg = UplinkConfig::new("s1", "/var/spool/sensor");
+//! cfg.destinations = vec![d];
+//! let trusted = [bundle::parse_verifying_key(&std::fs::read_to_string("/etc/sensor/cirt.pub")?)?];
+//! let up = Uplink::start_with(cfg)?;
+//! let commands = up.commands().expect("a destination has commands = true");
+//! while let Ok(cmd) = commands.recv_timeout(Duration::from_secs(1)) {
+//!     let outcome = match bundle::verify(&cmd.payload, &trusted) {
+//!         // Compile b.files; swap the rule set in only if they compile.
+//!         Ok(b) => CommandResult { command: "rules".into(), applied: true,
+//!                                  version: Some(b.version), reason: None },
+//!         Err(e) => CommandResult { command: "rules".into(), applied: false,
+//!                                   version: None, reason: Some(e.to_string()) },
+//!     };
+//!     if let Some(v) = outcome.version.as_deref().filter(|_| outcome.applied) {
+//!         up.set_rules_version(v);
+//!     }
+//!     up.publish_result(outcome.to_json())?;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The CIRT side: brokers, bridges, clusters, collectors
+//!
+//! One mosquitto handles tens of thousands of QoS 1 messages per second;
+//! with batches, one broker serves many sensors. When it is not enough, or
+//! when events must flow between organisations:
+//!
+//! * **National -> GRC with a bridge.** The national broker forwards only
+//!   summary topics to the global response centre; sensors publish their
+//!   `summary` destination to the national broker under a prefix of its own
+//!   (e.g. `cirt/<id>/summary`), and mosquitto.conf on the national broker
+//!   has
+//!   ```text
+//!   connection grc
+//!   address grc.example:8883
+//!   topic cirt/+/summary/# out 1
+//!   bridge_cafile /etc/mosquitto/grc-ca.pem
+//!   bridge_certfile /etc/mosquitto/national.pem
+//!   bridge_keyfile /etc/mosquitto/national.key
+//!   cleansession false
+//!   ```
+//!   Nothing else crosses (tested in `tests/batch.rs` with two real brokers:
+//!   every message the GRC receives is a summary, with no home-network
+//!   address in clear). Alternatively a sensor's `grc` destination connects
+//!   to the GRC broker directly; the bridge keeps one connection per country.
+//! * **More brokers.** Sensors of one region each use their regional broker,
+//!   and regional brokers bridge `cirt/+/events/#` (`out`) to a central
+//!   one; mosquitto queues for a bridge that is down like for any
+//!   persistent client (size its `max_queued_messages`). A clustered broker
+//!   (EMQX, VerneMQ, HiveMQ) gives one logical broker over several nodes
+//!   instead; the sensors need no change (a list of URLs behind a DNS name
+//!   or a TCP load balancer).
+//! * **More collectors.** Collectors scale out with an MQTT 5 shared
+//!   subscription: every member of `$share/collectors/cirt/+/events/#`
+//!   receives a share, and each message goes to exactly one of them (tested
+//!   in `tests/tls.rs`). Collectors drop QoS 1 duplicates by `event_id`.
+//! * **Operators** watch with `sensor tail --mqtt URL` (a plain subscription:
+//!   it takes nothing away from the shared group).
+//!
+//! Not in this version: QoS 0 and 2 for events; a summary window survives
+//! neither a crash nor a restart (the raw events of a partial window are
+//! not re-aggregated; the summaries already spooled are); spool I/O runs on
+//! the uplink thread (an `fdatasync` stalls publishing, not capture).
 //! [`Uplink::start`] keeps the spool-less single-broker behaviour above.
 //!
 //! # Layout
@@ -101,11 +177,15 @@
 //! configuration and TLS), `state` (ack bookkeeping; pure, unit-tested),
 //! [`spool`] (disk queue), [`summary`] (aggregation and pseudonymisation;
 //! pure), `client` (threads, producer handle, single-broker worker),
-//! [`engine`] (spooled multi-destination worker), `report` (counters), and,
+//! [`engine`] (spooled multi-destination worker, batches, commands),
+//! [`bundle`] (signed rule bundles), [`collect`] (subscriber side, batch
+//! expansion), `report` (counters), and,
 //! behind the `test-broker` feature, `test_broker` (a real mosquitto, with
 //! TLS and ACLs if asked, and MQTT 3.1.1/5 subscribers for tests).
 
+pub mod bundle;
 mod client;
+pub mod collect;
 pub mod config;
 pub mod destination;
 pub mod engine;
@@ -117,9 +197,10 @@ pub mod summary;
 #[cfg(feature = "test-broker")]
 pub mod test_broker;
 
+pub use client::{Command, CommandResult, RESULT_TOPIC_SUFFIX, RULES_TOPIC_SUFFIX};
 pub use client::{EventSender, Uplink};
 pub use config::{default_sensor_id, BrokerAddr, MqttConfig};
-pub use destination::{DestinationConfig, Policy, Protocol, TlsConfig, UplinkConfig};
+pub use destination::{BatchConfig, DestinationConfig, Policy, Protocol, TlsConfig, UplinkConfig};
 pub use error::UplinkError;
 pub use report::DestinationReport;
 pub use report::UplinkReport;

@@ -52,6 +52,10 @@ pub struct UplinkReport {
     pub spool: Option<crate::spool::SpoolStats>,
     /// Per-destination counters ([`crate::Uplink::start_with`] only).
     pub destinations: Vec<DestinationReport>,
+    /// Commands handed to [`crate::Uplink::commands`].
+    pub commands_received: u64,
+    /// Commands dropped: too large, or the queue was full.
+    pub commands_refused: u64,
 }
 
 /// Counters of one destination.
@@ -155,6 +159,8 @@ pub(crate) struct Counters {
     pub dests: Vec<DestCounters>,
     /// Rule set version shown in status messages (changes on rule updates).
     pub rules_version: Mutex<Option<String>>,
+    pub commands_received: AtomicU64,
+    pub commands_refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -243,6 +249,8 @@ impl Counters {
             dropped_spool_error: get(&self.dropped_spool_error),
             spool: self.spool.lock().ok().and_then(|g| g.clone()),
             destinations,
+            commands_received: get(&self.commands_received),
+            commands_refused: get(&self.commands_refused),
         }
     }
 }

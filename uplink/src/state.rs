@@ -27,6 +27,20 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 pub(crate) struct Event {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// Set when the payload is a batch of several events.
+    pub batch: Option<Box<BatchInfo>>,
+}
+
+/// What a batch publish carries (MQTT 5 user properties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchInfo {
+    /// Events in the batch.
+    pub count: u64,
+    /// Event id of the first and the last event.
+    pub first_id: String,
+    pub last_id: String,
+    /// Payload is zstd-compressed.
+    pub zstd: bool,
 }
 
 /// Something rumqttc reported that the bookkeeping cannot explain.
@@ -171,6 +185,15 @@ impl Outbox {
         Ok(())
     }
 
+    /// Events carried by the publish with this packet id (1 unless a batch).
+    pub(crate) fn weight(&self, pkid: u16) -> u64 {
+        self.by_pkid
+            .get(&pkid)
+            .and_then(|id| self.slots.get(id))
+            .and_then(|s| s.event.batch.as_ref())
+            .map_or(1, |b| b.count)
+    }
+
     /// PUBACK received; `Ok(id)` means that event is now acknowledged.
     pub(crate) fn on_puback(&mut self, pkid: u16) -> Result<u64, Anomaly> {
         let id = self
@@ -209,6 +232,7 @@ mod tests {
         Event {
             topic: format!("t/{n}"),
             payload: n.to_be_bytes().to_vec(),
+            batch: None,
         }
     }
 

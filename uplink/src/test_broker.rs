@@ -87,6 +87,9 @@ pub struct BrokerConfig {
     /// Contents of an ACL file (`topic read|write|readwrite <filter>` lines
     /// apply to anonymous clients).
     pub acl: Option<String>,
+    /// Raw lines appended at the end of mosquitto.conf, e.g. a bridge
+    /// (`connection grc` / `address 127.0.0.1:<port>` / `topic ... out 1`).
+    pub extra: Option<String>,
 }
 
 /// A mosquitto process on `127.0.0.1:<free port>`, with its own config in a
@@ -331,6 +334,10 @@ fn write_config(
         ));
     } else {
         conf.push_str("persistence false\n");
+    }
+    if let Some(extra) = &cfg.extra {
+        conf.push_str(extra);
+        conf.push('\n');
     }
     let path = dir.join("mosquitto.conf");
     let mut f = File::create(&path)?;

@@ -192,7 +192,7 @@ fn child_main(mode: &str) {
     if parts[0] == "live" {
         // Slow publishing down so that the kill surely lands mid-stream,
         // after some ack cursors were saved (every 200 ms by default).
-        d.max_inflight = 4;
+        d.max_inflight = 1;
     }
     let up = Uplink::start_with(config("crash", Path::new(parts[1]), vec![d])).unwrap();
     let tx = up.sender();
@@ -212,6 +212,10 @@ fn child_main(mode: &str) {
             s.destinations[0].connections > 0
         };
         if ready || Instant::now() > deadline {
+            if parts[0] == "live" {
+                // Let the sync policy save the ack cursor at least once.
+                std::thread::sleep(Duration::from_millis(450));
+            }
             println!("READY {}", s.spooled);
             break;
         }
@@ -296,54 +300,94 @@ fn sigkill_of_the_publisher_then_restart_delivers_the_whole_spool() {
 }
 
 #[test]
-fn broker_outage_mid_stream_loses_nothing() {
+fn broker_outage_of_30_seconds_mid_stream_loses_nothing() {
     if !mosquitto_or_skip("outage") {
         return;
     }
     let mut broker = Mosquitto::start_persistent().unwrap();
     let sub_id = format!("sub-outage-{}", std::process::id());
-    let sub = Subscriber::start_persistent(&broker.url(), "cirt/out/events/#", &sub_id).unwrap();
+    let sub = Subscriber::start_persistent(&broker.url(), "cirt/out/#", &sub_id).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let up = Uplink::start_with(config(
-        "out",
-        dir.path(),
-        vec![dest("national", &broker.url(), "out")],
-    ))
-    .unwrap();
+    // One destination sends event by event, the other zstd batches (MQTT 5).
+    let single = dest("national", &broker.url(), "out");
+    let mut batched = dest("batched", &broker.url(), "out");
+    batched.topic_prefix = "cirt/out/zevents".into();
+    batched.status_topic = "cirt/out/zstatus".into();
+    batched.protocol = uplink::Protocol::V5;
+    batched.batch = Some(uplink::BatchConfig {
+        max_events: 100,
+        linger: Duration::from_millis(100),
+        ..uplink::BatchConfig::default()
+    });
+    let up = Uplink::start_with(config("out", dir.path(), vec![single, batched])).unwrap();
     let tx = up.sender();
-    let n = 6000;
-    for i in 0..n {
-        if i == 2000 {
-            // Stop the broker while publishes are in flight.
-            let t0 = Instant::now();
-            while up.stats().acked < 500 && t0.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            broker.stop().unwrap();
+    let outage = Duration::from_secs(31);
+    let mut i = 0;
+    let mut send = |count: usize| {
+        for _ in 0..count {
+            let (t, p) = event(i);
+            tx.send(t, p).unwrap();
+            i += 1;
         }
-        if i == 4000 {
-            std::thread::sleep(Duration::from_millis(500));
-            broker.restart().unwrap();
-        }
-        let (t, p) = event(i);
-        tx.send(t, p).unwrap();
+    };
+    send(2000);
+    // Stop the broker while publishes are in flight.
+    let t0 = Instant::now();
+    while up.stats().acked < 500 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
     }
-    let report = up.finish(Duration::from_secs(20)).unwrap();
-    let mut got = sub.collect(n, Duration::from_secs(15));
-    got.extend(sub.drain(Duration::from_millis(300)));
-    let parsed = parse("cirt/out/events", &got);
-    let ids: BTreeSet<&String> = parsed.iter().map(|(id, _)| id).collect();
-    let seqs: BTreeSet<u64> = parsed.iter().map(|x| x.1).collect();
-    eprintln!(
-        "outage: produced {n} delivered {} duplicates {} lost {}; {report}",
-        got.len(),
-        got.len() - ids.len(),
-        n - seqs.len()
-    );
-    assert_eq!(seqs.len(), n, "lost must be 0");
-    assert_eq!(ids.len(), n);
+    broker.stop().unwrap();
+    // The stream goes on during the outage: 100 events every 250 ms.
+    let down = Instant::now();
+    while down.elapsed() < outage {
+        send(100);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    broker.restart().unwrap();
+    send(2000);
+    let n = i;
+    let report = up.finish(Duration::from_secs(30)).unwrap();
+    // n single messages plus at least n / 100 batches.
+    let mut got = sub.collect(n + n / 100, Duration::from_secs(20));
+    got.extend(sub.drain(Duration::from_millis(500)));
+    let mut singles = Vec::new();
+    let mut from_batches = Vec::new();
+    let mut batch_msgs = 0;
+    for (topic, payload) in got {
+        if topic.starts_with("cirt/out/events/") {
+            singles.push((topic, payload));
+        } else if topic == "cirt/out/zevents/batch" {
+            batch_msgs += 1;
+            for e in uplink::collect::expand(&payload, true).unwrap() {
+                let v: serde_json::Value = serde_json::from_slice(&e).unwrap();
+                let t = v["event_type"].as_str().unwrap().to_string();
+                from_batches.push((format!("cirt/out/zevents/{t}"), e));
+            }
+        }
+    }
+    for (label, prefix, msgs) in [
+        ("single", "cirt/out/events", &singles),
+        ("batched", "cirt/out/zevents", &from_batches),
+    ] {
+        let parsed = parse(prefix, msgs);
+        let ids: BTreeSet<&String> = parsed.iter().map(|(id, _)| id).collect();
+        let seqs: BTreeSet<u64> = parsed.iter().map(|x| x.1).collect();
+        eprintln!(
+            "outage {}s, {label}: produced {n} delivered {} duplicates {} lost {}",
+            outage.as_secs(),
+            msgs.len(),
+            msgs.len() - ids.len(),
+            n - seqs.len()
+        );
+        assert_eq!(seqs.len(), n, "{label}: lost must be 0");
+        assert_eq!(ids.len(), n, "{label}: one id per event");
+    }
+    eprintln!("outage: {batch_msgs} batch messages; {report}");
     assert_eq!(report.acked, n as u64, "{report}");
-    assert!(report.destinations[0].connections >= 2, "{report}");
+    for d in &report.destinations {
+        assert!(d.connections >= 2, "{report}");
+        assert_eq!(d.acked, n as u64, "{report}");
+    }
 }
 
 #[test]
@@ -460,7 +504,7 @@ fn sigkill_while_publishing_then_restart_resends_the_unacknowledged() {
     if !mosquitto_or_skip("sigkill_while_publishing") {
         return;
     }
-    let n = 20_000;
+    let n = 40_000;
     let broker = Mosquitto::start().unwrap();
     let sub = Subscriber::start(&broker.url(), "cirt/crash/events/#").unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,9 @@
 //! Argument shapes live here and nowhere else; each command turns its arguments into the
 //! runtime's own option struct, so the runtime can be driven from tests without clap.
 
+mod bundle;
 mod rules_check;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +38,10 @@ enum Command {
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create an ed25519 key pair for signing rule bundles.
+    Keygen(bundle::KeygenArgs),
+    /// Live view of the events on a broker, one line each (batches expanded).
+    Tail(tail::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +71,9 @@ struct RunArgs {
 enum RulesCommand {
     /// Load rules and report what loaded, what failed (file:line:column) and what is unsupported.
     Check(RulesCheckArgs),
+    /// Signed rule bundles (create, verify).
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +160,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("sensor: {}: configuration is valid", path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules(RulesCommand::Bundle(b)) => bundle::run(&b),
+        Command::Keygen(a) => bundle::keygen(&a),
+        Command::Tail(a) => tail::run(&a),
     }
 }
 
