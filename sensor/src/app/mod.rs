@@ -106,6 +106,7 @@ pub const PROVIDED_BUFFERS: &[BufferKind] = &[
     BufferKind::Ja3String,
     BufferKind::Ja3sHash,
     BufferKind::Ja3sString,
+    BufferKind::Ja4Hash,
     BufferKind::TlsCertFingerprint,
     BufferKind::TlsCertIssuer,
     BufferKind::TlsCertSerial,

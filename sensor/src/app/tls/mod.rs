@@ -183,6 +183,10 @@ pub struct TlsParser {
     dropped_buffers: Cell<u64>,
     /// Direction that sent the heartbeat in flight.
     hb_from: usize,
+    /// The ClientHello's JA4, written once at the request point for the `ja4.hash` buffer.
+    ja4_text: Option<[u8; 36]>,
+    /// Reused by the JA4 computation (sorted cipher and extension lists).
+    ja4_scratch: Vec<u16>,
 }
 
 impl TlsParser {
@@ -214,8 +218,7 @@ impl TlsParser {
         &self.sides[1]
     }
 
-    /// The JA4 string of the ClientHello, when one was decoded (until the signatures crate
-    /// has a `ja4.hash` buffer, rules cannot inspect it).
+    /// The JA4 string of the ClientHello, when one was decoded.
     pub fn ja4(&self) -> Option<[u8; 36]> {
         let ja4 = &self.sides[0].ja4;
         if !ja4.active {
@@ -301,6 +304,11 @@ impl TlsParser {
         let log = !self.logged && self.flags & flag::HANDSHAKE_DONE != 0 && self.loggable();
         let point = if to_server && !self.request_reported && self.sides[0].hello_seen {
             self.request_reported = true;
+            if self.sides[0].ja4.active {
+                let mut text = [0u8; 36];
+                self.sides[0].ja4.write(&mut text, &mut self.ja4_scratch);
+                self.ja4_text = Some(text);
+            }
             Some(Point::Request)
         } else if !to_server
             && !self.response_reported
@@ -348,6 +356,7 @@ impl AppParser for TlsParser {
         self.ended = false;
         self.counters = AppCounters::default();
         self.dropped_buffers.set(0);
+        self.ja4_text = None;
     }
 
     fn parse(&mut self, to_server: bool, data: &[u8], sink: &mut TxSink<'_>) {
@@ -424,6 +433,9 @@ impl TlsTx<'_> {
         }
         if let Some(s) = c.ja3.string() {
             self.push(out, BufferKind::Ja3String, s);
+        }
+        if let Some(j) = &p.ja4_text {
+            self.push(out, BufferKind::Ja4Hash, j);
         }
     }
 }
