@@ -93,7 +93,7 @@ fn tls12_session_matches_suricata() {
     assert_eq!(seen.logs, vec![CERT_NO_CN_EVE.to_string()]);
     assert_eq!(seen.points.len(), 2);
     assert!(seen.points[0].0 && !seen.points[0].1);
-    assert_eq!(kinds(&seen.points[0]), ["Ja3Hash", "Ja3String"]);
+    assert_eq!(kinds(&seen.points[0]), ["Ja3Hash", "Ja3String", "Ja4Hash"]);
     assert!(!seen.points[1].0 && seen.points[1].1);
     assert_eq!(
         kinds(&seen.points[1]),
@@ -106,7 +106,8 @@ fn tls12_session_matches_suricata() {
             "TlsCertFingerprint",
             "TlsCerts",
             "Ja3Hash",
-            "Ja3String"
+            "Ja3String",
+            "Ja4Hash"
         ]
     );
     let der = &seen.points[1].2[6].1;
@@ -114,6 +115,8 @@ fn tls12_session_matches_suricata() {
     assert_eq!(p.counters().tx, 2);
     assert_eq!(p.counters().parse_errors, 0);
     assert_eq!(&p.ja4().unwrap(), b"t12i660500_00a40d0492ae_3eafcbe19126");
+    let ja4 = &seen.points[0].2[2].1;
+    assert_eq!(ja4.as_slice(), b"t12i660500_00a40d0492ae_3eafcbe19126");
 }
 
 #[test]
@@ -126,7 +129,7 @@ fn tls13_session_matches_suricata() {
     let resp = seen.points.iter().find(|pt| !pt.0).unwrap();
     assert_eq!(
         kinds(resp),
-        ["Ja3sHash", "Ja3sString", "Ja3Hash", "Ja3String"]
+        ["Ja3sHash", "Ja3sString", "Ja3Hash", "Ja3String", "Ja4Hash"]
     );
 }
 
