@@ -46,6 +46,8 @@ pub(crate) struct Message {
     pub has_protocol: bool,
     /// Whether a URI was present on the request line.
     pub has_uri: bool,
+    /// A request without protocol and without headers (HTTP/0.9).
+    pub http09: bool,
     /// Headers as libhtp keeps them: repeated names combined with `", "` (name into `hdr`,
     /// value into `hdr` too).
     pub headers: Vec<(Span, Span)>,
@@ -149,6 +151,7 @@ impl Message {
         self.fields = [Span::default(); 3];
         self.has_protocol = false;
         self.has_uri = false;
+        self.http09 = false;
         self.headers.clear();
         self.hdr.clear();
         self.lines.clear();

@@ -287,7 +287,10 @@ fn reset_keeps_capacity_and_forgets() {
     }
     // The response after reset has no request.
     let eve = seen.last().unwrap().eve.as_deref().unwrap();
-    assert!(!eve.contains("url"), "{eve}");
+    assert!(
+        eve.contains(r#""http_port":0,"url":"/libhtp::request_uri_not_seen""#),
+        "{eve}"
+    );
     assert_eq!(p.counters().tx, 1);
 }
 
@@ -300,7 +303,10 @@ fn http09_request() {
         Some(&b"<html>hi</html>"[..])
     );
     let eve = last.eve.as_deref().unwrap();
-    assert_eq!(eve, r#""http":{"url":"/","http_method":"GET","length":15}"#);
+    assert_eq!(
+        eve,
+        r#""http":{"http_port":0,"url":"/","http_method":"GET","length":15}"#
+    );
 }
 
 proptest::proptest! {
@@ -381,4 +387,20 @@ fn resync_after_gap_in_headers() {
     assert!(logs[0].contains(r#""url":"/1""#) && !logs[0].contains("status"));
     assert!(logs[1].contains(r#""url":"/2""#) && logs[1].contains(r#""status":404"#));
     assert!(logs[2].contains(r#""url":"/3""#));
+}
+
+#[test]
+fn missing_protocol_with_headers_is_not_http09() {
+    let (seen, _) = run(&[
+        (true, b"OPTIONS HTTP/1.1\r\nHost: www.google.com\r\n\r\n"),
+        (
+            false,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno",
+        ),
+    ]);
+    let eve = seen.last().unwrap().eve.as_deref().unwrap();
+    assert_eq!(
+        eve,
+        r#""http":{"hostname":"www.google.com","url":"HTTP/1.1","http_method":"OPTIONS","status":400,"length":2}"#
+    );
 }
