@@ -425,9 +425,11 @@ impl HttpParser {
                 decision = Some(false);
             } else if b == b' ' || b == b'\t' {
                 self.req.cur_cr = true;
-            } else if b.is_ascii_whitespace() || b == 0x0b || after_spaces {
-                decision = Some(true);
-            } else if self.req.chunk_line.len() >= LOOK {
+            } else if b.is_ascii_whitespace()
+                || b == 0x0b
+                || after_spaces
+                || self.req.chunk_line.len() >= LOOK
+            {
                 decision = Some(true);
             }
             if decision.is_some() {
