@@ -25,7 +25,9 @@
 //! The header section of a message is kept up to [`HEADER_CAP`] bytes and [`message::MAX_HEADERS`]
 //! headers; bodies up to [`REQUEST_BODY_DEPTH`] / [`RESPONSE_BODY_DEPTH`] (the rest is
 //! counted, skipped); at most [`MAX_PENDING`] requests wait for responses. Response bodies
-//! are inspected as sent: gzip/deflate are not decoded (yet).
+//! in `gzip` / `deflate` content coding are decoded (as libhtp does) up to the depth, so
+//! `http.response_body` and `file.data` hold the decoded bytes; `length` in EVE stays the
+//! bytes as transferred.
 //!
 //! # Gaps
 //! A gap inside a `Content-Length` body is skipped and the message goes on (its inspected
@@ -33,6 +35,7 @@
 //! reported with what arrived and that direction is no longer parsed.
 
 mod eve;
+mod inflate;
 mod message;
 mod tx;
 pub(crate) mod uri;
@@ -181,6 +184,8 @@ struct Side {
     skip_line: bool,
     /// Response side: the front transaction's response fell into a gap.
     lost_front: bool,
+    /// Response side: gzip / deflate decoding of the body.
+    inflate: inflate::Inflate,
 }
 
 impl Side {
@@ -196,6 +201,7 @@ impl Side {
             held: Vec::new(),
             skip_line: false,
             lost_front: false,
+            inflate: inflate::Inflate::default(),
         }
     }
 
@@ -210,6 +216,7 @@ impl Side {
         self.held.clear();
         self.skip_line = false;
         self.lost_front = false;
+        self.inflate.start(None);
     }
 }
 
@@ -566,6 +573,14 @@ impl HttpParser {
         } else {
             (RESPONSE_BODY_DEPTH, self.resp.body_gap)
         };
+        if !to_server && self.resp.inflate.active() && !gap {
+            let msg = &mut self.resp.msg;
+            msg.body_len += data.len() as u64;
+            if !self.resp.inflate.feed(data, &mut msg.body, depth) {
+                self.counters.parse_errors += 1;
+            }
+            return;
+        }
         let counters = &mut self.counters;
         let msg = if to_server {
             match self.cur_req {
@@ -932,6 +947,12 @@ impl HttpParser {
             .msg
             .header(b"content-length")
             .map(parse_content_length);
+        let coding = self
+            .resp
+            .msg
+            .header(b"content-encoding")
+            .and_then(inflate::Coding::from_header);
+        self.resp.inflate.start(coding);
         if head || status == 204 || status == 304 {
             self.response_done(sink);
             return;
@@ -993,6 +1014,7 @@ impl HttpParser {
                 .is_some_and(|s| self.cur_req == Some(s.id) && s.connect);
         self.release_front();
         self.resp.msg.clear();
+        self.resp.inflate.start(None);
         self.resp.phase = Phase::Idle;
         if connect_wait && !tunnel {
             // The CONNECT failed: parse what the client sent meanwhile as HTTP.

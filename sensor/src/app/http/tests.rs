@@ -404,3 +404,28 @@ fn missing_protocol_with_headers_is_not_http09() {
         r#""http":{"hostname":"www.google.com","url":"HTTP/1.1","http_method":"OPTIONS","status":400,"length":2}"#
     );
 }
+
+#[test]
+fn gzip_response_body_is_decoded() {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b"<html>compressed page</html>").unwrap();
+    let z = e.finish().unwrap();
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        z.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&z);
+    let (seen, _) = run(&[(true, REQ), (false, &resp)]);
+    let last = seen.last().unwrap();
+    assert_eq!(
+        buf(last, BufferKind::HttpResponseBody),
+        Some(&b"<html>compressed page</html>"[..])
+    );
+    assert!(last
+        .eve
+        .as_deref()
+        .unwrap()
+        .ends_with(&format!("\"length\":{}}}", z.len())));
+}
