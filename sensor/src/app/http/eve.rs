@@ -120,6 +120,10 @@ pub(crate) fn write(out: &mut Vec<u8>, req: Option<&Message>, resp: Option<&Mess
         if let Some(p) = r.port {
             key(out, &mut first, "http_port");
             uint(out, u64::from(p));
+        } else if r.http09 {
+            // libhtp leaves the port number at 0 when no header processing happened.
+            key(out, &mut first, "http_port");
+            out.push(b'0');
         }
         if r.has_uri {
             key(out, &mut first, "url");
@@ -129,6 +133,13 @@ pub(crate) fn write(out: &mut Vec<u8>, req: Option<&Message>, resp: Option<&Mess
             key(out, &mut first, "http_user_agent");
             json_str(out, ua);
         }
+    }
+    if req.is_none() {
+        // libhtp's placeholder transaction for a response without a request.
+        key(out, &mut first, "http_port");
+        out.push(b'0');
+        key(out, &mut first, "url");
+        out.extend_from_slice(b"\"/libhtp::request_uri_not_seen\"");
     }
     if let Some(s) = resp {
         if let Some(ct) = s.header(b"content-type") {

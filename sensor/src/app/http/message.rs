@@ -46,6 +46,8 @@ pub(crate) struct Message {
     pub has_protocol: bool,
     /// Whether a URI was present on the request line.
     pub has_uri: bool,
+    /// A request without protocol and without headers (HTTP/0.9).
+    pub http09: bool,
     /// Headers as libhtp keeps them: repeated names combined with `", "` (name into `hdr`,
     /// value into `hdr` too).
     pub headers: Vec<(Span, Span)>,
@@ -149,6 +151,7 @@ impl Message {
         self.fields = [Span::default(); 3];
         self.has_protocol = false;
         self.has_uri = false;
+        self.http09 = false;
         self.headers.clear();
         self.hdr.clear();
         self.lines.clear();
@@ -411,8 +414,15 @@ impl Message {
             self.host_raw = Some(Span::new(s, self.derived.len()));
             let (h, p) = uri::host_port_spans(value, 0, value.len());
             if let Some(h) = h {
+                // libhtp 0.5 (as Suricata 7.0.10 shows) lowercases a Host header's name
+                // only when it carries no port, and keeps trailing dots either way.
+                let name = value.get(h.0..h.1).unwrap_or(&[]);
                 let s = self.derived.len();
-                uri::push_host(&mut self.derived, value.get(h.0..h.1).unwrap_or(&[]));
+                if p.is_some() {
+                    self.derived.extend_from_slice(name);
+                } else {
+                    self.derived.extend(name.iter().map(u8::to_ascii_lowercase));
+                }
                 self.host = Some(Span::new(s, self.derived.len()));
             }
             self.port = p.and_then(|p| uri::parse_port(value.get(p.0..p.1).unwrap_or(&[])));
@@ -444,7 +454,11 @@ mod tests {
         assert_eq!(m.field(2), b"HTTP/1.1");
         assert_eq!(m.header(b"x-a"), Some(&b"one, two"[..]));
         assert_eq!(m.header(b"X-F"), Some(&b"a\tb"[..]));
-        assert_eq!(m.derived_span(m.host.unwrap_or_default()), b"a.example.com");
+        // With a port, libhtp keeps the Host header's name as sent.
+        assert_eq!(
+            m.derived_span(m.host.unwrap_or_default()),
+            b"A.example.COM."
+        );
         assert_eq!(m.port, Some(8080));
         assert_eq!(
             m.derived_span(m.header_buf),

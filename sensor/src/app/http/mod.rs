@@ -25,7 +25,9 @@
 //! The header section of a message is kept up to [`HEADER_CAP`] bytes and [`message::MAX_HEADERS`]
 //! headers; bodies up to [`REQUEST_BODY_DEPTH`] / [`RESPONSE_BODY_DEPTH`] (the rest is
 //! counted, skipped); at most [`MAX_PENDING`] requests wait for responses. Response bodies
-//! are inspected as sent: gzip/deflate are not decoded (yet).
+//! in `gzip` / `deflate` content coding are decoded (as libhtp does) up to the depth, so
+//! `http.response_body` and `file.data` hold the decoded bytes; `length` in EVE stays the
+//! bytes as transferred.
 //!
 //! # Gaps
 //! A gap inside a `Content-Length` body is skipped and the message goes on (its inspected
@@ -33,6 +35,7 @@
 //! reported with what arrived and that direction is no longer parsed.
 
 mod eve;
+mod inflate;
 mod message;
 mod tx;
 pub(crate) mod uri;
@@ -133,6 +136,10 @@ pub fn probe(to_server: bool, data: &[u8]) -> Probe {
 enum Phase {
     /// Before a start line (empty lines are skipped).
     Idle,
+    /// Request side, after a start line without protocol: headers follow (a protocol was
+    /// just missing) if the next line has a colon before any other whitespace, as libhtp
+    /// probes; otherwise the request was HTTP/0.9.
+    Probe09,
     /// Inside the header section.
     Headers,
     /// Identity body of known length; `Side::remaining` bytes left.
@@ -177,6 +184,8 @@ struct Side {
     skip_line: bool,
     /// Response side: the front transaction's response fell into a gap.
     lost_front: bool,
+    /// Response side: gzip / deflate decoding of the body.
+    inflate: inflate::Inflate,
 }
 
 impl Side {
@@ -192,6 +201,7 @@ impl Side {
             held: Vec::new(),
             skip_line: false,
             lost_front: false,
+            inflate: inflate::Inflate::default(),
         }
     }
 
@@ -206,6 +216,7 @@ impl Side {
         self.held.clear();
         self.skip_line = false;
         self.lost_front = false;
+        self.inflate.start(None);
     }
 }
 
@@ -351,6 +362,7 @@ impl HttpParser {
                     data.len()
                 }
                 Phase::Idle | Phase::Headers => self.request_header_bytes(data, sink),
+                Phase::Probe09 => self.probe09_bytes(data, sink),
                 Phase::Resync => self.resync_bytes(true, data, sink),
                 _ => self.body_bytes(true, data, sink),
             };
@@ -393,12 +405,12 @@ impl HttpParser {
                 return n;
             }
             self.req.msg.parse_start_line(true);
-            if self.req.msg.has_protocol {
-                self.req.phase = Phase::Headers;
-                return n;
-            }
-            // HTTP/0.9: the request is the line alone.
-            self.request_headers_done(true, sink);
+            self.req.phase = if self.req.msg.has_protocol {
+                Phase::Headers
+            } else {
+                self.req.chunk_line.clear();
+                Phase::Probe09
+            };
             return n;
         }
         if empty {
@@ -407,7 +419,50 @@ impl HttpParser {
         n
     }
 
+    /// Decides whether a protocol-less request line is HTTP/0.9 (see [`Phase::Probe09`]).
+    fn probe09_bytes(&mut self, data: &[u8], sink: &mut TxSink<'_>) -> usize {
+        const LOOK: usize = 256;
+        let mut decision = None;
+        let mut n = 0;
+        for &b in data {
+            n += 1;
+            self.req.chunk_line.push(b);
+            let after_spaces = self.req.cur_cr;
+            if b == b':' {
+                decision = Some(false);
+            } else if b == b' ' || b == b'\t' {
+                self.req.cur_cr = true;
+            } else if b.is_ascii_whitespace()
+                || b == 0x0b
+                || after_spaces
+                || self.req.chunk_line.len() >= LOOK
+            {
+                decision = Some(true);
+            }
+            if decision.is_some() {
+                break;
+            }
+        }
+        let Some(http09) = decision else {
+            return n;
+        };
+        self.req.cur_cr = false;
+        let held = std::mem::take(&mut self.req.chunk_line);
+        if http09 {
+            self.request_headers_done(true, sink);
+        } else {
+            self.req.phase = Phase::Headers;
+        }
+        self.parse_request(&held, sink);
+        if self.req.chunk_line.is_empty() {
+            self.req.chunk_line = held;
+            self.req.chunk_line.clear();
+        }
+        n
+    }
+
     fn request_headers_done(&mut self, http09: bool, sink: &mut TxSink<'_>) {
+        self.req.msg.http09 = http09;
         let connect = self.req.msg.field(0).eq_ignore_ascii_case(b"CONNECT");
         self.req.msg.parse_headers();
         self.req.msg.derive(true, connect);
@@ -518,6 +573,14 @@ impl HttpParser {
         } else {
             (RESPONSE_BODY_DEPTH, self.resp.body_gap)
         };
+        if !to_server && self.resp.inflate.active() && !gap {
+            let msg = &mut self.resp.msg;
+            msg.body_len += data.len() as u64;
+            if !self.resp.inflate.feed(data, &mut msg.body, depth) {
+                self.counters.parse_errors += 1;
+            }
+            return;
+        }
         let counters = &mut self.counters;
         let msg = if to_server {
             match self.cur_req {
@@ -755,7 +818,22 @@ impl HttpParser {
 
     // ---------------------------------------------------------------- response side
 
+    /// Ends a pending HTTP/0.9 probe: the request side said no more before the response.
+    fn settle_probe09(&mut self, sink: &mut TxSink<'_>) {
+        if self.req.phase == Phase::Probe09 {
+            self.req.cur_cr = false;
+            let held = std::mem::take(&mut self.req.chunk_line);
+            self.request_headers_done(true, sink);
+            self.parse_request(&held, sink);
+            if self.req.chunk_line.is_empty() {
+                self.req.chunk_line = held;
+                self.req.chunk_line.clear();
+            }
+        }
+    }
+
     fn parse_response(&mut self, data: &[u8], sink: &mut TxSink<'_>) {
+        self.settle_probe09(sink);
         self.finish_after_gap(false, sink);
         let mut data = data;
         while !data.is_empty() {
@@ -869,6 +947,12 @@ impl HttpParser {
             .msg
             .header(b"content-length")
             .map(parse_content_length);
+        let coding = self
+            .resp
+            .msg
+            .header(b"content-encoding")
+            .and_then(inflate::Coding::from_header);
+        self.resp.inflate.start(coding);
         if head || status == 204 || status == 304 {
             self.response_done(sink);
             return;
@@ -930,6 +1014,7 @@ impl HttpParser {
                 .is_some_and(|s| self.cur_req == Some(s.id) && s.connect);
         self.release_front();
         self.resp.msg.clear();
+        self.resp.inflate.start(None);
         self.resp.phase = Phase::Idle;
         if connect_wait && !tunnel {
             // The CONNECT failed: parse what the client sent meanwhile as HTTP.
@@ -1025,6 +1110,7 @@ impl AppParser for HttpParser {
     }
 
     fn end(&mut self, sink: &mut TxSink<'_>) {
+        self.settle_probe09(sink);
         // A response in its body (until close, or cut short) completes now.
         let resp_in_body = !matches!(
             self.resp.phase,

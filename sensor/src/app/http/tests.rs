@@ -205,7 +205,8 @@ fn headers_buffers_and_cookie_exclusion() {
         buf(r, BufferKind::HttpUriRaw),
         Some(&b"/a%2Fb/../c?q=%41"[..])
     );
-    assert_eq!(buf(r, BufferKind::HttpHost), Some(&b"www.example.com"[..]));
+    // A Host header with a port keeps its case (libhtp 0.5, checked with Suricata 7.0.10).
+    assert_eq!(buf(r, BufferKind::HttpHost), Some(&b"WWW.Example.COM"[..]));
     assert_eq!(
         buf(r, BufferKind::HttpHostRaw),
         Some(&b"WWW.Example.COM:8080"[..])
@@ -287,7 +288,10 @@ fn reset_keeps_capacity_and_forgets() {
     }
     // The response after reset has no request.
     let eve = seen.last().unwrap().eve.as_deref().unwrap();
-    assert!(!eve.contains("url"), "{eve}");
+    assert!(
+        eve.contains(r#""http_port":0,"url":"/libhtp::request_uri_not_seen""#),
+        "{eve}"
+    );
     assert_eq!(p.counters().tx, 1);
 }
 
@@ -300,7 +304,10 @@ fn http09_request() {
         Some(&b"<html>hi</html>"[..])
     );
     let eve = last.eve.as_deref().unwrap();
-    assert_eq!(eve, r#""http":{"url":"/","http_method":"GET","length":15}"#);
+    assert_eq!(
+        eve,
+        r#""http":{"http_port":0,"url":"/","http_method":"GET","length":15}"#
+    );
 }
 
 proptest::proptest! {
@@ -381,4 +388,117 @@ fn resync_after_gap_in_headers() {
     assert!(logs[0].contains(r#""url":"/1""#) && !logs[0].contains("status"));
     assert!(logs[1].contains(r#""url":"/2""#) && logs[1].contains(r#""status":404"#));
     assert!(logs[2].contains(r#""url":"/3""#));
+}
+
+#[test]
+fn missing_protocol_with_headers_is_not_http09() {
+    let (seen, _) = run(&[
+        (true, b"OPTIONS HTTP/1.1\r\nHost: www.google.com\r\n\r\n"),
+        (
+            false,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno",
+        ),
+    ]);
+    let eve = seen.last().unwrap().eve.as_deref().unwrap();
+    assert_eq!(
+        eve,
+        r#""http":{"hostname":"www.google.com","url":"HTTP/1.1","http_method":"OPTIONS","status":400,"length":2}"#
+    );
+}
+
+#[test]
+fn gzip_response_body_is_decoded() {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b"<html>compressed page</html>").unwrap();
+    let z = e.finish().unwrap();
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        z.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&z);
+    let (seen, _) = run(&[(true, REQ), (false, &resp)]);
+    let last = seen.last().unwrap();
+    assert_eq!(
+        buf(last, BufferKind::HttpResponseBody),
+        Some(&b"<html>compressed page</html>"[..])
+    );
+    assert!(last
+        .eve
+        .as_deref()
+        .unwrap()
+        .ends_with(&format!("\"length\":{}}}", z.len())));
+}
+
+#[test]
+fn host_header_normalisation_quirks_of_libhtp() {
+    for (host, want) in [
+        (&b"WWW.Ex.COM"[..], &b"www.ex.com"[..]),
+        (b"WWW.Ex.COM:8080", b"WWW.Ex.COM"),
+        (b"www.ex.com.", b"www.ex.com."),
+    ] {
+        let mut req = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        req.extend_from_slice(host);
+        req.extend_from_slice(b"\r\n\r\n");
+        let (seen, _) = run(&[(true, &req)]);
+        assert_eq!(buf(&seen[0], BufferKind::HttpHost), Some(want));
+    }
+    let (seen, _) = run(&[(
+        true,
+        b"GET http://Abs.Example.ORG.:81/x HTTP/1.1\r\nHost: other\r\n\r\n",
+    )]);
+    assert_eq!(
+        buf(&seen[0], BufferKind::HttpHost),
+        Some(&b"abs.example.org"[..])
+    );
+    assert_eq!(buf(&seen[0], BufferKind::HttpUri), Some(&b"/x"[..]));
+}
+
+#[test]
+fn buffers_checked_against_suricata_rules() {
+    // The same request and response were run through Suricata 7.0.10 with rules on each
+    // buffer (bsize / startswith / endswith); these are the buffers that matched there.
+    let req = b"GET /a/./b/%2e%2e/c%41//d\\e?x=%41+%2F&y=%zz HTTP/1.1\r\nHost: WWW.Ex.COM.:8080\r\nCookie: sess=1\r\nX-Dup: one\r\nUser-Agent: UA1\r\nx-dup: two\r\nX-Fold: a\r\n b\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nSet-Cookie: k=v\r\nContent-Length: 2\r\nServer: srv\r\n\r\nok";
+    let (seen, _) = run(&[(true, req), (false, resp)]);
+    let r = &seen[0];
+    assert_eq!(
+        buf(r, BufferKind::HttpUri),
+        Some(&b"/a/cA/d/e?x=A+/&y=%zz"[..])
+    );
+    assert_eq!(buf(r, BufferKind::HttpHost), Some(&b"WWW.Ex.COM."[..]));
+    assert_eq!(
+        buf(r, BufferKind::HttpHostRaw),
+        Some(&b"WWW.Ex.COM.:8080"[..])
+    );
+    assert_eq!(
+        buf(r, BufferKind::HttpHeader),
+        Some(
+            &b"Host: WWW.Ex.COM.:8080\r\nX-Dup: one, two\r\nUser-Agent: UA1\r\nX-Fold: a b\r\n"[..]
+        )
+    );
+    assert_eq!(
+        buf(r, BufferKind::HttpHeaderNames),
+        Some(&b"\r\nHost\r\nCookie\r\nX-Dup\r\nUser-Agent\r\nX-Fold\r\n\r\n"[..])
+    );
+    assert!(buf(r, BufferKind::HttpHeaderRaw)
+        .unwrap()
+        .ends_with(b"\r\n\r\n"));
+    assert_eq!(buf(r, BufferKind::HttpCookie), Some(&b"sess=1"[..]));
+    let s = seen.last().unwrap();
+    assert_eq!(
+        buf(s, BufferKind::HttpHeader),
+        Some(&b"Content-Length: 2\r\nServer: srv\r\n"[..])
+    );
+    assert_eq!(buf(s, BufferKind::HttpCookie), Some(&b"k=v"[..]));
+    assert!(buf(s, BufferKind::HttpStart)
+        .unwrap()
+        .starts_with(b"HTTP/1.1 200 OK\r\nSet-Cookie"));
+    assert_eq!(
+        s.eve.as_deref(),
+        Some(
+            r#""http":{"hostname":"WWW.Ex.COM.","http_port":8080,"url":"/a/./b/%2e%2e/c%41//d\\e?x=%41+%2F&y=%zz","http_user_agent":"UA1","http_method":"GET","protocol":"HTTP/1.1","status":200,"length":2}"#
+        )
+    );
 }

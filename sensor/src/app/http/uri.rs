@@ -1,8 +1,10 @@
 //! URI and host normalisation the way Suricata 7 configures libhtp by default.
 //!
-//! Rules written for Suricata expect `http.uri` to hold libhtp's *normalised* URI and
-//! `http.host` its normalised host name, so an evasion such as `/a/./b/%2e%2e/c` or
-//! `Host: EXAMPLE.com.:80` meets the same rule as the plain form. Suricata 7 runs libhtp with
+//! Rules written for Suricata expect `http.uri` to hold libhtp's *normalised* URI, so an
+//! evasion such as `/a/./b/%2e%2e/c` meets the same rule as the plain form. The host name of
+//! an absolute URI is lowercased and loses trailing dots; a `Host` header's is lowercased only
+//! when it has no port (a libhtp 0.5 quirk that Suricata 7.0.10 shows in `http.host` and
+//! EVE `hostname`). Suricata 7 runs libhtp with
 //! the IDS personality minus lowercasing, which for the path means: percent-decoding (invalid
 //! escapes keep their `%`), `%u` decoding, `%2f` and backslashes become `/`, repeated `/`
 //! compress to one, UTF-8 is mapped to single bytes (best fit, `?` when there is none), and
