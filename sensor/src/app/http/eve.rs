@@ -4,42 +4,11 @@
 //! Order and types follow Suricata's `EveHttpLogJSONBasic` and `EveHttpLogJSONExtended`:
 //! `hostname`, `http_port`, `url`, `http_user_agent`, `http_content_type`, `content_range`,
 //! `http_refer`, `http_method`, `protocol`, `status`, `redirect`, `length`. Strings are written
-//! the way Suricata's JSON builder writes bytes (`set_string_from_bytes`): valid UTF-8 as is,
-//! otherwise every byte above 0x7f as the four characters `\xHH`; then JSON escaping. This
-//! differs from [`crate::app::json_bytes`] (which writes `\u00HH`), hence a writer of its own.
+//! the way Suricata's JSON builder writes bytes (`set_string_from_bytes`), by
+//! [`crate::app::json_bytes`].
 
 use super::message::Message;
-
-/// Appends `bytes` as a JSON string the way Suricata's `jb_set_string_from_bytes` does.
-pub(crate) fn json_str(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let utf8 = std::str::from_utf8(bytes).is_ok();
-    out.push(b'"');
-    for &b in bytes {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            0x00..=0x1f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-            0x80..=0xff if !utf8 => {
-                // Suricata writes the text `\xHH`, whose backslash JSON then escapes.
-                out.extend_from_slice(b"\\\\x");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
+use crate::app::json_bytes as json_str;
 
 fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
     if !*first {

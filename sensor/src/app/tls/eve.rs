@@ -123,29 +123,9 @@ fn field(out: &mut Vec<u8>, first: &mut bool, name: &str, value: &[u8]) {
     json_str(out, value);
 }
 
-/// Writes a UTF-8 string as Suricata's JsonBuilder does: `"` and `\` escaped, `\b \f \n \r
-/// \t` by name, other control bytes as `\u00XX`, everything else (UTF-8 included) as is.
+/// Writes a string as Suricata's JsonBuilder does (the app layer's one writer).
 pub fn json_str(out: &mut Vec<u8>, value: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    for &b in value {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x00..=0x1f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
+    crate::app::json_bytes(out, value);
 }
 
 /// Suricata's `SSLVersionToString`.
