@@ -1,3 +1,5 @@
+//! Config parsing tests: every key, the effective config round trip, and errors with file:line: key path.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
