@@ -60,6 +60,7 @@ pub fn run() -> Result<()> {
                 install::MOSQUITTO,
                 install::MOSQUITTO_CLIENTS,
                 install::IPROUTE2,
+                install::ZSTD,
             ],
             &[],
         )

@@ -38,6 +38,12 @@ pub const MOSQUITTO_CLIENTS: Package = Package {
     marker_files: &["/usr/bin/mosquitto_sub"],
 };
 
+/// `zstd`, the collector one-liner the uplink tests run on compressed batches.
+pub const ZSTD: Package = Package {
+    name: "zstd",
+    marker_files: &["/usr/bin/zstd"],
+};
+
 /// `ip`, for the network namespaces and veth pairs of the live-capture tests.
 pub const IPROUTE2: Package = Package {
     name: "iproute2",
