@@ -106,7 +106,7 @@ fn demo_capture_raises_exactly_the_designed_alerts() {
     }
     let stats = records.iter().find(|v| v["event_type"] == "stats").unwrap();
     assert_eq!(stats["stats"]["decoder"]["pkts"], 104);
-    assert_eq!(stats["stats"]["detect"]["alert"], 10);
+    assert_eq!(stats["stats"]["detect"]["alert"], 14);
     assert_eq!(stats["stats"]["flow"]["total"], of_type("flow"));
 }
 
