@@ -64,9 +64,9 @@ fn bad_values_name_line_and_key() {
         e.starts_with("t.toml:2: stats.interval: must be 0..=86400"),
         "{e}"
     );
-    let e = err("[eve]\ntypes = [\"alert\", \"dns\"]\n");
+    let e = err("[eve]\ntypes = [\"alert\", \"smtp\"]\n");
     assert!(
-        e.starts_with("t.toml:2: eve.types: unknown event type \"dns\""),
+        e.starts_with("t.toml:2: eve.types: unknown event type \"smtp\""),
         "{e}"
     );
     let e = err("[[interface]]\nname = \"a\"\n[[interface]]\nname = \"a\"\n");
