@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::decode::{DecodeError, Decoded, LinkLayers, LinkType, Transport, TunnelKind};
+use crate::decode::{
+    DecodeError, Decoded, Encap, InnerFrame, LinkLayers, LinkType, Transport, TunnelKind,
+};
 use crate::flow::FlowCounters;
 
 /// Decoded packets by layer, as Suricata's `decoder` stats group counts them.
@@ -51,11 +53,6 @@ impl LayerCounters {
         let outer = p.layer.depth == 0;
         self.ethernet += u64::from(outer && link == LinkType::Ethernet);
         self.sll += u64::from(outer && link == LinkType::LinuxSll);
-        if let Some(t) = p.layer.tunnel {
-            if let Some(n) = self.tunnels.get_mut(t.via.index()) {
-                *n += 1;
-            }
-        }
         self.pppoe += u64::from(p.layer.links.contains(LinkLayers::PPPOE));
         self.mpls += u64::from(p.layer.links.contains(LinkLayers::MPLS));
         self.ppp += u64::from(p.layer.links.contains(LinkLayers::PPP));
@@ -99,11 +96,14 @@ impl LayerCounters {
         self.tunnel_invalid += o.tunnel_invalid;
     }
 
-    /// Counts a tunnel that could not be opened.
-    pub fn count_tunnel_error(&mut self, e: DecodeError) {
-        match e {
-            DecodeError::TooManyLayers => self.too_many_layers += 1,
-            _ => self.tunnel_invalid += 1,
+    /// Counts a tunnel whose header is valid (whether or not its inner packet decodes, as
+    /// Suricata counts them).
+    pub fn count_tunnel(&mut self, encap: &Encap<'_>) {
+        if matches!(encap.inner, InnerFrame::Bad(_)) {
+            return;
+        }
+        if let Some(n) = self.tunnels.get_mut(encap.kind.index()) {
+            *n += 1;
         }
     }
 }
@@ -200,6 +200,18 @@ impl WorkerStats {
             DecodeError::NotIp => self.not_ip += 1,
             DecodeError::BadChecksum => self.bad_checksum += 1,
             DecodeError::TooManyLayers => self.layers.too_many_layers += 1,
+        }
+    }
+
+    /// Counts a tunnel that could not be opened: nested too deep, carrying something else
+    /// than IP (ARP in VXLAN), or invalid (also counted by kind, like outer packets).
+    pub fn count_tunnel_error(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::TooManyLayers | DecodeError::NotIp => self.count_decode_error(e),
+            _ => {
+                self.layers.tunnel_invalid += 1;
+                self.count_decode_error(e);
+            }
         }
     }
 

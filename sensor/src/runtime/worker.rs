@@ -838,14 +838,14 @@ impl Worker {
         let Some(encap) = packet.layer.encap else {
             return Ok(());
         };
+        self.stats.layers.count_tunnel(&encap);
         match decapsulate(packet, encap, self.det.cfg.verify_checksums) {
             Ok(inner) => {
                 let inner_len = inner.layer.len as u64;
                 self.process_layer(&inner, frame, inner_len, pcap_cnt, sink)
             }
             Err(e) => {
-                self.stats.layers.count_tunnel_error(e);
-                self.stats.count_decode_error(e);
+                self.stats.count_tunnel_error(e);
                 Ok(())
             }
         }
