@@ -238,6 +238,17 @@ fn corpus_teredo_gre_and_sll() {
         "inner fragments reach the defragmenter"
     );
 
+    // PPPoE over QinQ, some frames with a PPPoE length shorter than their IP packet.
+    let events = replay(&corpus.join("pcaps/zeek/pppoe-over-qinq.pcap"), "", "1");
+    let d = decoder(&events);
+    assert_eq!(
+        (d["pppoe"].clone(), d["invalid"].clone()),
+        (d["pkts"].clone(), 0.into())
+    );
+    let flows = of_type(&events, "flow");
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["flow"]["pkts_toclient"], 42, "as Suricata 7.0.10");
+
     let events = replay(&corpus.join("pcaps/ndpi/KakaoTalk_chat.pcap"), "", "1");
     let d = decoder(&events);
     assert_eq!(d["sll"], d["pkts"]);

@@ -210,15 +210,15 @@ fn ethertype_ip<'a>(
 
 /// PPPoE session stage (RFC 2516): version/type 0x11, code 0, session id, length, then PPP.
 fn pppoe_session_ip<'a>(b: &'a [u8], links: &mut LinkLayers) -> Result<&'a [u8], DecodeError> {
-    let (Some(&ver_type), Some(&code), Some(len)) = (b.first(), b.get(1), be16(b, 4)) else {
+    let (Some(&ver_type), Some(&code)) = (b.first(), b.get(1)) else {
         return Err(DecodeError::Truncated);
     };
     if ver_type != 0x11 || code != 0 {
         return Err(DecodeError::Malformed);
     }
+    // The length field is not trusted (real captures carry IP packets longer than it says,
+    // and Suricata decodes them); the IP header's own length bounds the packet.
     let body = b.get(6..).ok_or(DecodeError::Truncated)?;
-    // The length field bounds the PPP frame; Ethernet padding after it is not part of it.
-    let body = body.get(..usize::from(len)).unwrap_or(body);
     ppp_ip(body, links)
 }
 
@@ -755,6 +755,11 @@ mod tests {
         let frame = eth(0x8864, &s);
         let p = decode(LinkType::Ethernet, &frame, true).unwrap();
         assert_dns4(&p);
+        // A PPPoE length shorter than the IP packet is not trusted (as in Suricata).
+        s[5] -= 4;
+        let frame = eth(0x8864, &s);
+        assert_dns4(&decode(LinkType::Ethernet, &frame, true).unwrap());
+        s[5] += 4;
         assert!(p.layer.links.contains(LinkLayers::PPPOE));
         // Discovery stage (code != 0) is not IP.
         s[1] = 0x09;
