@@ -70,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
         LinkType::Ethernet,
         LinkType::RawIp,
         LinkType::LinuxSll,
+        LinkType::LinuxSll2,
         LinkType::Null,
         LinkType::Ppp,
     ] {

@@ -47,6 +47,8 @@ pub enum LinkType {
     RawIp,
     /// LINKTYPE_LINUX_SLL (cooked capture, `tcpdump -i any`).
     LinuxSll,
+    /// LINKTYPE_LINUX_SLL2 (cooked capture v2, with the interface index).
+    LinuxSll2,
     /// DLT_NULL / DLT_LOOP: a 4-byte address family, then IP.
     Null,
     /// DLT_PPP / PPP in HDLC-like framing: optional address/control, a protocol, then IP.
@@ -61,6 +63,7 @@ impl LinkType {
             1 => Ok(LinkType::Ethernet),
             12 | 14 | 101 | 228 | 229 => Ok(LinkType::RawIp),
             113 => Ok(LinkType::LinuxSll),
+            276 => Ok(LinkType::LinuxSll2),
             0 | 108 => Ok(LinkType::Null),
             9 | 50 => Ok(LinkType::Ppp),
             other => Err(other),
@@ -272,6 +275,7 @@ pub fn decode(link: LinkType, frame: &[u8], verify: bool) -> Result<Decoded<'_>,
         LinkType::Ethernet => tunnel::ethernet_ip(frame, &mut vlans, &mut links)?,
         LinkType::RawIp => frame,
         LinkType::LinuxSll => tunnel::sll_ip(frame, &mut vlans, &mut links)?,
+        LinkType::LinuxSll2 => tunnel::sll2_ip(frame, &mut vlans, &mut links)?,
         LinkType::Null => frame.get(4..).ok_or(DecodeError::Truncated)?,
         LinkType::Ppp => tunnel::ppp_ip(frame, &mut links)?,
     };
@@ -580,7 +584,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null, LinkType::Ppp] {
+            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null, LinkType::Ppp] {
                 let _ = decode(link, &bytes, true);
             }
         }

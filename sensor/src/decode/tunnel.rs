@@ -178,6 +178,19 @@ pub(crate) fn sll_ip<'a>(
     ethertype_ip(ethertype, frame.get(16..).unwrap_or(&[]), vlans, links)
 }
 
+/// The IP packet after a Linux cooked-capture v2 (SLL2) header: the protocol comes first,
+/// the header is 20 bytes long.
+pub(crate) fn sll2_ip<'a>(
+    frame: &'a [u8],
+    vlans: &mut Vlans,
+    links: &mut LinkLayers,
+) -> Result<&'a [u8], DecodeError> {
+    links.insert(LinkLayers::SLL);
+    let ethertype = be16(frame, 0).ok_or(DecodeError::Truncated)?;
+    let rest = frame.get(20..).ok_or(DecodeError::Truncated)?;
+    ethertype_ip(ethertype, rest, vlans, links)
+}
+
 /// Follows an ethertype to the IP packet.
 fn ethertype_ip<'a>(
     mut ethertype: u16,
@@ -791,6 +804,18 @@ mod tests {
         let p = decode(LinkType::LinuxSll, &f, true).unwrap();
         assert_dns4(&p);
         assert!(p.layer.links.contains(LinkLayers::SLL));
+    }
+
+    #[test]
+    fn sll2() {
+        let mut f = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6];
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&inner_udp6(b"query"));
+        let p = decode(LinkType::LinuxSll2, &f, true).unwrap();
+        assert_eq!(p.dst_port, 53);
+        assert_eq!(LinkType::from_pcap(276), Ok(LinkType::LinuxSll2));
+        let e = decode(LinkType::LinuxSll2, &f[..19], true).unwrap_err();
+        assert_eq!(e, DecodeError::Truncated);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl LayerCounters {
     pub fn count(&mut self, link: LinkType, p: &Decoded<'_>, frame_len: u64) {
         let outer = p.layer.depth == 0;
         self.ethernet += u64::from(outer && link == LinkType::Ethernet);
-        self.sll += u64::from(outer && link == LinkType::LinuxSll);
+        self.sll += u64::from(outer && matches!(link, LinkType::LinuxSll | LinkType::LinuxSll2));
         self.pppoe += u64::from(p.layer.links.contains(LinkLayers::PPPOE));
         self.mpls += u64::from(p.layer.links.contains(LinkLayers::MPLS));
         self.ppp += u64::from(p.layer.links.contains(LinkLayers::PPP));
