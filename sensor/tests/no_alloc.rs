@@ -110,6 +110,18 @@ fn flow_frames(i: u32, out: &mut Vec<Vec<u8>>) {
             .udp(sport, 53)
             .write(&mut f, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05badc2\x04test\x00\x00\x01\x00\x01")
             .unwrap();
+        if i % 4 == 1 {
+            // Every other datagram travels in VXLAN: decapsulation must not allocate either.
+            let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+            vx.extend_from_slice(&f);
+            let mut outer = Vec::new();
+            eth()
+                .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+                .udp(sport, 4789)
+                .write(&mut outer, &vx)
+                .unwrap();
+            f = outer;
+        }
         out.push(f);
     }
 }

@@ -70,7 +70,7 @@ fn replay(pcap: &Path, cfg: StreamConfig) -> Replay {
             LinkType::RawIp => SlicedPacket::from_ip(frame.data),
             LinkType::LinuxSll => SlicedPacket::from_linux_sll(frame.data),
             LinkType::Null => SlicedPacket::from_ip(frame.data.get(4..).unwrap_or_default()),
-            LinkType::Ppp => continue,
+            LinkType::Ppp | LinkType::LinuxSll2 => continue,
         };
         let Ok(p) = sliced else { continue };
         let (src, dst): (IpAddr, IpAddr) = match &p.net {

@@ -54,7 +54,7 @@ pub enum CaptureError {
         reason: String,
     },
     /// The capture's link type is not one we decode.
-    #[error("{path}: unsupported link type {linktype} (supported: Ethernet, raw IP, Linux SLL, BSD loopback)")]
+    #[error("{path}: unsupported link type {linktype} (supported: Ethernet, raw IP, Linux SLL and SLL2, BSD loopback, PPP)")]
     LinkType {
         /// The file.
         path: String,

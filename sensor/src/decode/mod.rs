@@ -5,12 +5,26 @@
 //! flags, VLAN ids, L4 payload) into one small `Copy` struct so that flow tracking, detection
 //! and event building do not each re-walk etherparse's enums. Anything malformed becomes a
 //! [`DecodeError`] kind that the caller counts; nothing here can panic on input bytes.
+//!
+//! Tunnels are opened one layer at a time, as Suricata 7 does by default: [`decode`] returns
+//! the outermost IP packet and, in [`Layer::encap`], the frame it carries (VXLAN, GENEVE,
+//! GRE, Teredo, IP-in-IP); [`decapsulate`] decodes that frame into the next packet. The
+//! worker inspects every layer (the outer one without its payload, which is the inner
+//! packet) so outer and inner flows both exist, as in Suricata's EVE output. Link-level
+//! encapsulations (VLAN, PPPoE, MPLS, Linux SLL) are crossed in [`tunnel`] without a
+//! layer of their own.
 
 mod checksum;
+pub mod tunnel;
 
 use std::net::IpAddr;
 
-use etherparse::{LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+pub use tunnel::{Encap, InnerFrame, LinkLayers, TunnelKind};
+
+/// Tunnels opened at most on the way to one packet; deeper ones are counted, not opened.
+pub const MAX_TUNNEL_DEPTH: u8 = 4;
 
 /// IP protocol numbers used across the sensor.
 pub mod ipproto {
@@ -33,6 +47,8 @@ pub enum LinkType {
     RawIp,
     /// LINKTYPE_LINUX_SLL (cooked capture, `tcpdump -i any`).
     LinuxSll,
+    /// LINKTYPE_LINUX_SLL2 (cooked capture v2, with the interface index).
+    LinuxSll2,
     /// DLT_NULL / DLT_LOOP: a 4-byte address family, then IP.
     Null,
     /// DLT_PPP / PPP in HDLC-like framing: optional address/control, a protocol, then IP.
@@ -47,6 +63,7 @@ impl LinkType {
             1 => Ok(LinkType::Ethernet),
             12 | 14 | 101 | 228 | 229 => Ok(LinkType::RawIp),
             113 => Ok(LinkType::LinuxSll),
+            276 => Ok(LinkType::LinuxSll2),
             0 | 108 => Ok(LinkType::Null),
             9 | 50 => Ok(LinkType::Ppp),
             other => Err(other),
@@ -65,6 +82,8 @@ pub enum DecodeError {
     NotIp,
     /// TCP/UDP/IP checksum wrong while checksum verification is on.
     BadChecksum,
+    /// More nested tunnels than [`MAX_TUNNEL_DEPTH`].
+    TooManyLayers,
 }
 
 impl DecodeError {
@@ -75,6 +94,7 @@ impl DecodeError {
             DecodeError::Malformed => "malformed",
             DecodeError::NotIp => "not_ip",
             DecodeError::BadChecksum => "bad_checksum",
+            DecodeError::TooManyLayers => "too_many_layers",
         }
     }
 }
@@ -125,7 +145,7 @@ impl Vlans {
         &self.ids[..usize::from(self.len).min(3)]
     }
 
-    fn push(&mut self, id: u16) {
+    pub(crate) fn push(&mut self, id: u16) {
         if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
             *slot = id;
             self.len += 1;
@@ -192,40 +212,168 @@ pub struct Decoded<'a> {
     pub icmp_id_seq: (u16, u16),
     /// The IP payload is a fragment (not the whole datagram).
     pub fragmented: bool,
+    /// Where the packet sits among encapsulations.
+    pub layer: Layer<'a>,
+}
+
+impl Decoded<'_> {
+    /// Whether Suricata 7 tracks a flow for this packet: not for GRE, IPv4-in-IPv4, nor the
+    /// outer packet of an IPv6-carried tunnel (it does for the UDP carriers and 6in4).
+    pub fn has_flow(&self) -> bool {
+        match self.layer.encap {
+            Some(e) => e.kind.outer_flow(),
+            None => self.ip_proto != 47 && !(self.ip.version == 4 && self.ip_proto == 4),
+        }
+    }
+}
+
+/// The outermost packet of a tunnelled one: what EVE's `tunnel` object reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelParent {
+    /// Source address of the outermost packet.
+    pub src_ip: IpAddr,
+    /// Destination address of the outermost packet.
+    pub dst_ip: IpAddr,
+    /// Its source port (0 for portless protocols).
+    pub src_port: u16,
+    /// Its destination port (0 for portless protocols).
+    pub dst_port: u16,
+    /// Its IP protocol.
+    pub proto: u8,
+    /// The encapsulation this packet came out of (the innermost one), for `pkt_src`.
+    pub via: TunnelKind,
+}
+
+/// A packet's place among encapsulations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layer<'a> {
+    /// The IP packet this view was decoded from (from its IP header to the end of the
+    /// frame), for the defragmenter.
+    pub ip_packet: &'a [u8],
+    /// The tunnel payload this packet carries, not decoded yet (never set on fragments).
+    pub encap: Option<Encap<'a>>,
+    /// Set on a packet that came out of a tunnel: the outermost packet's tuple.
+    pub tunnel: Option<TunnelParent>,
+    /// Tunnels opened to reach this packet (0 for the packet on the wire).
+    pub depth: u8,
+    /// Link-level encapsulations crossed before this packet's IP header.
+    pub links: LinkLayers,
+    /// For a packet out of a tunnel, its length as Suricata counts it in flow bytes: the
+    /// encapsulated frame from its first header (the IP header for VXLAN, whose Ethernet
+    /// header Suricata skips). 0 on the outer packet, whose frame length counts.
+    pub len: usize,
 }
 
 /// Decodes one frame of the given link type.
+///
+/// The result is the outermost IP packet; when it carries a tunnel, [`Layer::encap`] says
+/// so and its payload is empty (the payload is the inner packet, inspected on its own).
 pub fn decode(link: LinkType, frame: &[u8], verify: bool) -> Result<Decoded<'_>, DecodeError> {
-    let sliced = match link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
-        LinkType::RawIp => SlicedPacket::from_ip(frame),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(frame),
-        LinkType::Null => {
-            let ip = frame.get(4..).ok_or(DecodeError::Truncated)?;
-            SlicedPacket::from_ip(ip)
-        }
-        LinkType::Ppp => SlicedPacket::from_ip(ppp_payload(frame)?),
+    let mut vlans = Vlans::default();
+    let mut links = LinkLayers::default();
+    let ip = match link {
+        LinkType::Ethernet => tunnel::ethernet_ip(frame, &mut vlans, &mut links)?,
+        LinkType::RawIp => frame,
+        LinkType::LinuxSll => tunnel::sll_ip(frame, &mut vlans, &mut links)?,
+        LinkType::LinuxSll2 => tunnel::sll2_ip(frame, &mut vlans, &mut links)?,
+        LinkType::Null => frame.get(4..).ok_or(DecodeError::Truncated)?,
+        LinkType::Ppp => tunnel::ppp_ip(frame, &mut links)?,
+    };
+    decode_ip(ip, vlans, links, verify)
+}
+
+/// Decodes the packet a tunnel carries. `outer` is the packet whose [`Layer::encap`] it is;
+/// its VLAN ids carry over (as in Suricata) and the result names the outermost packet in
+/// [`Layer::tunnel`]. Errors are those of the inner packet (or of the tunnel header).
+pub fn decapsulate<'a>(
+    outer: &Decoded<'a>,
+    encap: Encap<'a>,
+    verify: bool,
+) -> Result<Decoded<'a>, DecodeError> {
+    if outer.layer.depth >= MAX_TUNNEL_DEPTH {
+        return Err(DecodeError::TooManyLayers);
     }
-    .map_err(|e| match e {
+    let mut vlans = outer.vlans;
+    let mut links = LinkLayers::default();
+    let ip = tunnel::inner_ip(encap.inner, &mut vlans, &mut links)?;
+    let mut inner = decode_ip(ip, vlans, links, verify)?;
+    let root = outer.layer.tunnel.unwrap_or(TunnelParent {
+        src_ip: outer.src_ip,
+        dst_ip: outer.dst_ip,
+        src_port: outer.src_port,
+        dst_port: outer.dst_port,
+        proto: outer.ip_proto,
+        via: encap.kind,
+    });
+    inner.layer.tunnel = Some(TunnelParent {
+        via: encap.kind,
+        ..root
+    });
+    inner.layer.depth = outer.layer.depth + 1;
+    inner.layer.len = match encap.inner {
+        InnerFrame::Ethernet(b) if encap.kind == TunnelKind::Vxlan => b.len().saturating_sub(14),
+        // Suricata's ERSPAN packet starts at the 8-byte ERSPAN header.
+        InnerFrame::Ethernet(b) if encap.kind == TunnelKind::Erspan => b.len() + 8,
+        InnerFrame::Ethernet(b) | InnerFrame::Ip(b) | InnerFrame::Ppp(b) | InnerFrame::Mpls(b) => {
+            b.len()
+        }
+        InnerFrame::Bad(_) => 0,
+    };
+    Ok(inner)
+}
+
+/// Decodes a frame and every tunnel in it, down to the innermost packet that can be decoded
+/// (the outer packet when a fragment or a broken tunnel stops the walk). The dispatcher
+/// hashes this one so that an inner flow always lands on the same worker.
+pub fn innermost(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let mut p = decode(link, frame, false)?;
+    while let Some(encap) = p.layer.encap {
+        match decapsulate(&p, encap, false) {
+            Ok(inner) => p = inner,
+            Err(_) => break,
+        }
+    }
+    Ok(p)
+}
+
+/// The IP packet inside a PPP frame (RFC 1661/1662); see [`tunnel::ppp_ip`].
+pub(crate) fn ppp_payload(frame: &[u8]) -> Result<&[u8], DecodeError> {
+    tunnel::ppp_ip(frame, &mut LinkLayers::default())
+}
+
+/// Decodes an IP packet (from its header on) and looks for a tunnel in it.
+fn decode_ip(
+    ip: &[u8],
+    vlans: Vlans,
+    links: LinkLayers,
+    verify: bool,
+) -> Result<Decoded<'_>, DecodeError> {
+    match ip.first().map(|b| b >> 4) {
+        Some(4 | 6) => {}
+        Some(_) => return Err(DecodeError::Malformed),
+        None => return Err(DecodeError::Truncated),
+    }
+    let sliced = SlicedPacket::from_ip(ip).map_err(|e| match e {
         etherparse::err::packet::SliceError::Len(_) => DecodeError::Truncated,
         _ => DecodeError::Malformed,
     })?;
-    from_sliced(frame, &sliced, verify)
-}
-
-/// The IP packet inside a PPP frame (RFC 1661/1662): an optional `ff 03` address/control
-/// pair, then a one- or two-byte protocol field (one byte when its low bit is set).
-pub(crate) fn ppp_payload(frame: &[u8]) -> Result<&[u8], DecodeError> {
-    let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
-    let (proto, rest) = match rest {
-        [p, tail @ ..] if p & 1 == 1 => (u16::from(*p), tail),
-        [hi, lo, tail @ ..] => (u16::from_be_bytes([*hi, *lo]), tail),
-        _ => return Err(DecodeError::Truncated),
-    };
-    match proto {
-        0x0021 | 0x0057 => Ok(rest),
-        _ => Err(DecodeError::NotIp),
+    let mut p = from_sliced(ip, &sliced, vlans, verify)?;
+    p.layer.ip_packet = ip;
+    p.layer.links = links;
+    if !p.fragmented {
+        p.layer.encap = match p.transport {
+            Transport::Udp => tunnel::udp(p.src_port, p.dst_port, p.payload),
+            Transport::Other if p.ip_proto == 47 => tunnel::gre(p.payload),
+            Transport::Other => tunnel::ip_in_ip(p.ip.version == 6, p.ip_proto, p.payload),
+            _ => None,
+        };
+        if p.layer.encap.is_some() {
+            // Suricata inspects the outer packet's headers but not its payload, which is
+            // the inner packet.
+            p.payload = &[];
+        }
     }
+    Ok(p)
 }
 
 /// Where `inner` starts within `outer`, when it lies inside it. Slices that etherparse hands
@@ -239,14 +387,9 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
 fn from_sliced<'a>(
     frame: &'a [u8],
     p: &SlicedPacket<'a>,
+    vlans: Vlans,
     verify: bool,
 ) -> Result<Decoded<'a>, DecodeError> {
-    let mut vlans = Vlans::default();
-    for ext in &p.link_exts {
-        if let LinkExtSlice::Vlan(v) = ext {
-            vlans.push(v.vlan_identifier().value());
-        }
-    }
     let ip;
     let mut ipv4_options: &[u8] = &[];
     let (src_ip, dst_ip, ip_payload) = match &p.net {
@@ -376,6 +519,7 @@ fn from_sliced<'a>(
         tcp,
         icmp_id_seq,
         fragmented: ip_payload.fragmented,
+        layer: Layer::default(),
     })
 }
 
@@ -440,7 +584,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::Null, LinkType::Ppp] {
+            for link in [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null, LinkType::Ppp] {
                 let _ = decode(link, &bytes, true);
             }
         }

@@ -206,6 +206,10 @@ pub fn ip_layer(link: LinkType, frame: &[u8]) -> Option<&[u8]> {
                 _ => return None,
             }
         }
+        LinkType::LinuxSll2 => match be16(frame, 0)? {
+            0x0800 | 0x86dd => frame.get(20..)?,
+            _ => return None,
+        },
         LinkType::LinuxSll => match be16(frame, 14)? {
             0x0800 | 0x86dd => frame.get(16..)?,
             _ => return None,

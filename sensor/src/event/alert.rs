@@ -73,7 +73,9 @@ pub fn write_alert(
     if let Some(flow) = ctx.flow {
         write!(out, ",\"flow_id\":{}", flow.id)?;
     }
-    if ctx.pcap_cnt > 0 {
+    // A packet out of a tunnel has its capture number in `tunnel.pcap_cnt` only, as in
+    // Suricata.
+    if ctx.pcap_cnt > 0 && p.layer.tunnel.is_none() {
         write!(out, ",\"pcap_cnt\":{}", ctx.pcap_cnt)?;
     }
     write!(
@@ -104,7 +106,10 @@ pub fn write_alert(
     {
         write!(out, ",\"icmp_type\":{icmp_type},\"icmp_code\":{icmp_code}")?;
     }
-    write!(out, ",\"pkt_src\":\"{}\"", ctx.pkt_src.eve_name())?;
+    match p.layer.tunnel {
+        Some(t) => write!(out, ",\"pkt_src\":\"{}\"", t.via.pkt_src())?,
+        None => write!(out, ",\"pkt_src\":\"{}\"", ctx.pkt_src.eve_name())?,
+    }
     let vlans = p.vlans.as_slice();
     if let Some((first, rest)) = vlans.split_first() {
         write!(out, ",\"vlan\":[{first}")?;
@@ -136,6 +141,23 @@ pub fn write_alert(
     out.extend_from_slice(b",\"category\":");
     json_str(out, &rule.category)?;
     write!(out, ",\"severity\":{}}}", rule.severity)?;
+    if let Some(t) = p.layer.tunnel {
+        // Suricata's `tunnel` object: the outermost packet's tuple and this packet's depth.
+        write!(
+            out,
+            ",\"tunnel\":{{\"src_ip\":\"{}\",\"src_port\":{},\"dest_ip\":\"{}\",\"dest_port\":{},\"proto\":\"{}\",\"depth\":{}",
+            EveIp(t.src_ip),
+            t.src_port,
+            EveIp(t.dst_ip),
+            t.dst_port,
+            proto_name(t.proto),
+            p.layer.depth
+        )?;
+        if ctx.pcap_cnt > 0 {
+            write!(out, ",\"pcap_cnt\":{}", ctx.pcap_cnt)?;
+        }
+        out.extend_from_slice(b",\"pkt_src\":\"wire/pcap\"}");
+    }
     if let Some(tx) = ctx.tx {
         out.push(b',');
         tx.write_eve(out)?;

@@ -57,8 +57,10 @@ impl std::fmt::Display for ProtoName {
             1 => "ICMP",
             2 => "IGMP",
             6 => "TCP",
+            4 => "IP-in-IP",
             17 => "UDP",
-            41 => "IPV6",
+            // As Suricata 7.0.10 writes them for 6in4 and IPv4-in-IPv4 packets.
+            41 => "IPv6",
             47 => "GRE",
             50 => "ESP",
             51 => "AH",

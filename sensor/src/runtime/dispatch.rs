@@ -18,7 +18,7 @@ use super::output::EventSink;
 use super::stats::WorkerStats;
 use super::worker::{Worker, WorkerConfig};
 use crate::capture::{Frame, Timestamp};
-use crate::decode::{decode, LinkType};
+use crate::decode::{innermost, LinkType};
 use crate::flow::FlowKey;
 
 /// Frames per batch.
@@ -193,7 +193,7 @@ impl Dispatcher {
         sink: &mut impl EventSink,
     ) -> std::io::Result<()> {
         let n = self.workers.len();
-        let idx = match decode(frame.link, frame.data, false) {
+        let idx = match innermost(frame.link, frame.data) {
             Ok(p) => (FlowKey::of(&p).spread_hash() % n as u64) as usize,
             Err(_) => 0,
         };

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::decode::{DecodeError, Decoded, LinkType, Transport};
+use crate::decode::{
+    DecodeError, Decoded, Encap, InnerFrame, LinkLayers, LinkType, Transport, TunnelKind,
+};
 use crate::flow::FlowCounters;
 
 /// Decoded packets by layer, as Suricata's `decoder` stats group counts them.
@@ -28,12 +30,32 @@ pub struct LayerCounters {
     pub vlan_qinq: u64,
     /// Largest frame seen.
     pub max_pkt_size: u64,
+    /// Packets taken out of each kind of tunnel, indexed by [`TunnelKind::index`].
+    pub tunnels: [u64; TunnelKind::ALL.len()],
+    /// Packets that crossed a PPPoE session header.
+    pub pppoe: u64,
+    /// Packets that crossed an MPLS label stack.
+    pub mpls: u64,
+    /// Packets that crossed a PPP header.
+    pub ppp: u64,
+    /// Frames with a Linux cooked-capture header.
+    pub sll: u64,
+    /// Tunnels not opened because they were nested deeper than the decoder follows.
+    pub too_many_layers: u64,
+    /// Tunnels whose header or inner packet could not be decoded (also counted by kind in
+    /// the truncated/malformed counters).
+    pub tunnel_invalid: u64,
 }
 
 impl LayerCounters {
     /// Counts one decoded packet.
     pub fn count(&mut self, link: LinkType, p: &Decoded<'_>, frame_len: u64) {
-        self.ethernet += u64::from(link == LinkType::Ethernet);
+        let outer = p.layer.depth == 0;
+        self.ethernet += u64::from(outer && link == LinkType::Ethernet);
+        self.sll += u64::from(outer && matches!(link, LinkType::LinuxSll | LinkType::LinuxSll2));
+        self.pppoe += u64::from(p.layer.links.contains(LinkLayers::PPPOE));
+        self.mpls += u64::from(p.layer.links.contains(LinkLayers::MPLS));
+        self.ppp += u64::from(p.layer.links.contains(LinkLayers::PPP));
         if p.src_ip.is_ipv4() {
             self.ipv4 += 1;
         } else {
@@ -63,6 +85,26 @@ impl LayerCounters {
         self.vlan += o.vlan;
         self.vlan_qinq += o.vlan_qinq;
         self.max_pkt_size = self.max_pkt_size.max(o.max_pkt_size);
+        for (a, b) in self.tunnels.iter_mut().zip(o.tunnels) {
+            *a += b;
+        }
+        self.pppoe += o.pppoe;
+        self.mpls += o.mpls;
+        self.ppp += o.ppp;
+        self.sll += o.sll;
+        self.too_many_layers += o.too_many_layers;
+        self.tunnel_invalid += o.tunnel_invalid;
+    }
+
+    /// Counts a tunnel whose header is valid (whether or not its inner packet decodes, as
+    /// Suricata counts them).
+    pub fn count_tunnel(&mut self, encap: &Encap<'_>) {
+        if matches!(encap.inner, InnerFrame::Bad(_)) {
+            return;
+        }
+        if let Some(n) = self.tunnels.get_mut(encap.kind.index()) {
+            *n += 1;
+        }
     }
 }
 
@@ -157,6 +199,19 @@ impl WorkerStats {
             DecodeError::Malformed => self.malformed += 1,
             DecodeError::NotIp => self.not_ip += 1,
             DecodeError::BadChecksum => self.bad_checksum += 1,
+            DecodeError::TooManyLayers => self.layers.too_many_layers += 1,
+        }
+    }
+
+    /// Counts a tunnel that could not be opened: nested too deep, carrying something else
+    /// than IP (ARP in VXLAN), or invalid (also counted by kind, like outer packets).
+    pub fn count_tunnel_error(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::TooManyLayers | DecodeError::NotIp => self.count_decode_error(e),
+            _ => {
+                self.layers.tunnel_invalid += 1;
+                self.count_decode_error(e);
+            }
         }
     }
 
@@ -194,32 +249,45 @@ impl WorkerStats {
         // Writing into a Vec cannot fail.
         let _ = crate::event::write_timestamp(&mut stamp, ts);
         let l = &self.layers;
+        let mut decoder = serde_json::json!({
+            "pkts": self.packets,
+            "bytes": self.bytes,
+            "invalid": self.decode_errors(),
+            "ethernet": l.ethernet,
+            "ipv4": l.ipv4,
+            "ipv6": l.ipv6,
+            "tcp": l.tcp,
+            "udp": l.udp,
+            "icmpv4": l.icmpv4,
+            "icmpv6": l.icmpv6,
+            "vlan": l.vlan,
+            "vlan_qinq": l.vlan_qinq,
+            "sll": l.sll,
+            "ppp": l.ppp,
+            "pppoe": l.pppoe,
+            "mpls": l.mpls,
+            "too_many_layers": l.too_many_layers,
+            "tunnel_invalid": l.tunnel_invalid,
+            "avg_pkt_size": self.bytes.checked_div(self.packets).unwrap_or(0),
+            "max_pkt_size": l.max_pkt_size,
+            "truncated": self.truncated,
+            "malformed": self.malformed,
+            "not_ip": self.not_ip,
+            "bad_checksum": self.bad_checksum,
+            "snaplen_cut": self.snaplen_cut,
+        });
+        if let Some(map) = decoder.as_object_mut() {
+            for kind in TunnelKind::ALL {
+                let n = l.tunnels.get(kind.index()).copied().unwrap_or(0);
+                map.insert(kind.counter_name().to_string(), n.into());
+            }
+        }
         let record = serde_json::json!({
             "timestamp": String::from_utf8_lossy(&stamp),
             "event_type": "stats",
             "stats": {
                 "uptime": uptime.as_secs(),
-                "decoder": {
-                    "pkts": self.packets,
-                    "bytes": self.bytes,
-                    "invalid": self.decode_errors(),
-                    "ethernet": l.ethernet,
-                    "ipv4": l.ipv4,
-                    "ipv6": l.ipv6,
-                    "tcp": l.tcp,
-                    "udp": l.udp,
-                    "icmpv4": l.icmpv4,
-                    "icmpv6": l.icmpv6,
-                    "vlan": l.vlan,
-                    "vlan_qinq": l.vlan_qinq,
-                    "avg_pkt_size": self.bytes.checked_div(self.packets).unwrap_or(0),
-                    "max_pkt_size": l.max_pkt_size,
-                    "truncated": self.truncated,
-                    "malformed": self.malformed,
-                    "not_ip": self.not_ip,
-                    "bad_checksum": self.bad_checksum,
-                    "snaplen_cut": self.snaplen_cut,
-                },
+                "decoder": decoder,
                 "flow": {
                     "total": self.flows.created,
                     "active": self.flows.created.saturating_sub(

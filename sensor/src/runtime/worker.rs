@@ -22,8 +22,8 @@ use super::output::EventSink;
 use super::stats::WorkerStats;
 use crate::app::{AppLayer, AppProto, AppSession, Buffers, Transaction};
 use crate::capture::{Frame, Timestamp};
-use crate::decode::{decode, Decoded, LinkType, TcpFlags, Transport};
-use crate::defrag::{self, DefragConfig, DefragOutcome, Defragmenter};
+use crate::decode::{decapsulate, decode, Decoded, LinkType, TcpFlags, Transport};
+use crate::defrag::{DefragConfig, DefragOutcome, Defragmenter};
 use crate::event::{write_alert, write_app_record, write_flow, AlertContext, PktSrc};
 use crate::flow::{EndReason, Flow, FlowParts, FlowTable, FlowView};
 use crate::stream::{Reassembler, StreamChunk, StreamConfig, StreamEvents, TcpSegment, TcpStream};
@@ -245,6 +245,7 @@ fn pseudo_packet(flow: &Flow, to_server: bool) -> Decoded<'static> {
         tcp: Default::default(),
         icmp_id_seq: (0, 0),
         fragmented: false,
+        layer: Default::default(),
     }
 }
 
@@ -793,36 +794,108 @@ impl Worker {
                 return Ok(());
             }
         };
-        self.stats
-            .layers
-            .count(frame.link, &packet, frame.data.len() as u64);
-        if !packet.fragmented {
-            let len = frame.data.len() as u64;
-            return self.inspect(&packet, frame.ts, len, pcap_cnt, PktSrc::Wire, sink);
+        let len = frame.data.len() as u64;
+        self.process_layer(&packet, frame, len, pcap_cnt, PktSrc::Wire, sink)
+    }
+
+    /// One packet of a frame (the outer one, a reassembled one, or one out of a tunnel):
+    /// defragmented when a fragment, else inspected, then the tunnel it carries, if any.
+    /// Recursion is bounded by `MAX_TUNNEL_DEPTH` (each level is one tunnel deeper).
+    fn process_layer(
+        &mut self,
+        packet: &Decoded<'_>,
+        frame: &Frame<'_>,
+        len: u64,
+        pcap_cnt: u64,
+        pkt_src: PktSrc,
+        sink: &mut impl EventSink,
+    ) -> std::io::Result<()> {
+        self.stats.layers.count(frame.link, packet, len);
+        if packet.fragmented {
+            return self.reassemble(packet, frame, pcap_cnt, sink);
         }
-        let Some(ip) = defrag::ip_layer(frame.link, frame.data) else {
+        if packet.has_flow() {
+            self.inspect(packet, frame.ts, len, pcap_cnt, pkt_src, sink)?;
+        } else {
+            self.inspect_flowless(packet, frame.ts, pcap_cnt, pkt_src, sink)?;
+        }
+        let Some(encap) = packet.layer.encap else {
             return Ok(());
         };
-        if let DefragOutcome::Reassembled(bytes) = self.defrag.push(ip, packet.vlans, frame.ts) {
-            // Copied once per datagram (not per fragment) into a buffer allocated up front.
-            let mut buf = std::mem::take(&mut self.reassembled);
-            buf.clear();
-            buf.extend_from_slice(bytes);
-            let result = match decode(LinkType::RawIp, &buf, false) {
-                Ok(mut whole) => {
-                    whole.vlans = packet.vlans;
-                    let len = buf.len() as u64;
-                    self.inspect(&whole, frame.ts, len, pcap_cnt, PktSrc::Defrag, sink)
-                }
-                Err(e) => {
-                    self.stats.count_decode_error(e);
-                    Ok(())
-                }
-            };
-            self.reassembled = buf;
-            return result;
+        self.stats.layers.count_tunnel(&encap);
+        match decapsulate(packet, encap, self.det.cfg.verify_checksums) {
+            Ok(inner) => {
+                let inner_len = inner.layer.len as u64;
+                self.process_layer(&inner, frame, inner_len, pcap_cnt, pkt_src, sink)
+            }
+            Err(e) => {
+                self.stats.count_tunnel_error(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Detection for a packet that has no flow (the outer packet of a GRE or IPv6-carried
+    /// tunnel, for which Suricata sets up none).
+    fn inspect_flowless(
+        &mut self,
+        packet: &Decoded<'_>,
+        ts: Timestamp,
+        pcap_cnt: u64,
+        pkt_src: PktSrc,
+        sink: &mut impl EventSink,
+    ) -> std::io::Result<()> {
+        let mut vars = FlowVars::default();
+        let verdict = self.det.inspect(
+            packet, ts, pcap_cnt, pkt_src, None, &mut vars, None, false, None,
+        );
+        if verdict.passed || verdict.alerts == 0 {
+            return Ok(());
+        }
+        self.stats.alerts += verdict.alerts;
+        if self.det.cfg.log_alerts {
+            emit_all(sink, "alert", &self.det.pending)?;
         }
         Ok(())
+    }
+
+    /// Feeds a fragment to the defragmenter and processes the datagram it completes.
+    fn reassemble(
+        &mut self,
+        packet: &Decoded<'_>,
+        frame: &Frame<'_>,
+        pcap_cnt: u64,
+        sink: &mut impl EventSink,
+    ) -> std::io::Result<()> {
+        let DefragOutcome::Reassembled(bytes) =
+            self.defrag
+                .push(packet.layer.ip_packet, packet.vlans, frame.ts)
+        else {
+            return Ok(());
+        };
+        // Copied once per datagram (not per fragment) into a buffer allocated up front (a
+        // fragment inside a reassembled tunnel gets a buffer of its own).
+        let mut buf = std::mem::take(&mut self.reassembled);
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        let result = match decode(LinkType::RawIp, &buf, false) {
+            Ok(mut whole) => {
+                whole.vlans = packet.vlans;
+                whole.layer.tunnel = packet.layer.tunnel;
+                whole.layer.depth = packet.layer.depth;
+                whole.layer.links = packet.layer.links;
+                let len = buf.len() as u64;
+                self.process_layer(&whole, frame, len, pcap_cnt, PktSrc::Defrag, sink)
+            }
+            Err(e) => {
+                self.stats.count_decode_error(e);
+                Ok(())
+            }
+        };
+        if buf.capacity() >= self.reassembled.capacity() {
+            self.reassembled = buf;
+        }
+        result
     }
 
     /// Flow, stream, detection and events for one whole packet.
