@@ -207,6 +207,8 @@ fn run_suricata(pcap: &Path, dir: &Path) -> Result<Vec<Json>> {
         .arg("-S")
         .arg(&rules)
         .args(["-k", "none", "--runmode", "single"])
+        // JA3 is logged only when a rule uses it unless switched on; the sensor always has it.
+        .args(["--set", "app-layer.protocols.tls.ja3-fingerprints=yes"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()?;
