@@ -312,37 +312,50 @@ struct AppPart<'x> {
     session: &'x mut AppSession,
 }
 
-/// Runs the app-layer rules over one inspection point and records what it logs.
-#[allow(clippy::too_many_arguments)]
-fn on_tx(
-    rules: &RuleSet,
-    scratch: &mut Scratch,
-    pending: &mut Vec<u8>,
-    records: &mut AppRecords,
+/// What an inspection point needs from the worker's detection state: the rules, the
+/// scratch, the packet's pending alerts and app records.
+struct TxInspect<'d> {
+    rules: &'d RuleSet,
+    scratch: &'d mut Scratch,
+    pending: &'d mut Vec<u8>,
+    records: &'d mut AppRecords,
     log_app: AppLog,
-    base: &DetectInput<'_>,
-    ctx: &AlertContext<'_, '_>,
-    vars: &mut FlowVars,
-    verdict: &mut Verdict,
-    tx: &dyn Transaction,
-) {
-    let mut buffers = Buffers::new();
-    tx.buffers(&mut buffers);
-    let input = DetectInput {
-        stream: None,
-        buffers: &buffers,
-        app_proto: tx_proto(tx),
-        ..*base
-    };
-    let ctx_tx = AlertContext {
-        tx: Some(tx),
-        ..*ctx
-    };
-    rules.detect_app(&input, vars, scratch, |r| {
-        on_rule(r, &ctx_tx, pending, verdict)
-    });
-    if log_app.wants(tx.event_type()) && tx.log() {
-        records.push(ctx, tx);
+}
+
+impl TxInspect<'_> {
+    /// Runs the app-layer rules over one inspection point (`base` and `ctx` describe the
+    /// packet that completed it) and records what it logs.
+    fn run(
+        &mut self,
+        base: &DetectInput<'_>,
+        ctx: &AlertContext<'_, '_>,
+        vars: &mut FlowVars,
+        verdict: &mut Verdict,
+        tx: &dyn Transaction,
+    ) {
+        let mut buffers = Buffers::new();
+        tx.buffers(&mut buffers);
+        let input = DetectInput {
+            stream: None,
+            buffers: &buffers,
+            app_proto: tx_proto(tx),
+            ..*base
+        };
+        let ctx = AlertContext {
+            app_proto: tx_proto(tx),
+            ..*ctx
+        };
+        let ctx_tx = AlertContext {
+            tx: Some(tx),
+            ..ctx
+        };
+        let pending = &mut *self.pending;
+        self.rules.detect_app(&input, vars, self.scratch, |r| {
+            on_rule(r, &ctx_tx, pending, verdict)
+        });
+        if self.log_app.wants(tx.event_type()) && tx.log() {
+            self.records.push(&ctx, tx);
+        }
     }
 }
 
@@ -387,9 +400,13 @@ impl Detection {
         let Some((reassembler, stream)) = stream else {
             if let (Some(a), Transport::Udp) = (app.as_mut(), packet.transport) {
                 let to_server = flow.is_none_or(|f| f.to_server);
-                let (rules, scratch, records) =
-                    (&*self.rules, &mut self.scratch, &mut self.app_records);
-                let log_app = self.cfg.log_app;
+                let mut run = TxInspect {
+                    rules: &self.rules,
+                    scratch: &mut self.scratch,
+                    pending: &mut *pending,
+                    records: &mut self.app_records,
+                    log_app: self.cfg.log_app,
+                };
                 let ports = if to_server {
                     [packet.src_port, packet.dst_port]
                 } else {
@@ -397,22 +414,7 @@ impl Detection {
                 };
                 a.layer
                     .on_datagram(a.session, ports, to_server, packet.payload, &mut |tx| {
-                        let ctx = AlertContext {
-                            app_proto: tx_proto(tx),
-                            ..ctx
-                        };
-                        on_tx(
-                            rules,
-                            scratch,
-                            pending,
-                            records,
-                            log_app,
-                            &input,
-                            &ctx,
-                            vars,
-                            &mut verdict,
-                            tx,
-                        );
+                        run.run(&input, &ctx, vars, &mut verdict, tx);
                     });
             }
             return verdict;
@@ -444,9 +446,13 @@ impl Detection {
                     on_rule(r, &ctx, pending, &mut verdict)
                 });
             if let Some(a) = app.as_mut() {
-                let (rules, scratch, records) =
-                    (&*self.rules, &mut self.scratch, &mut self.app_records);
-                let log_app = self.cfg.log_app;
+                let mut run = TxInspect {
+                    rules: &self.rules,
+                    scratch: &mut self.scratch,
+                    pending: &mut *pending,
+                    records: &mut self.app_records,
+                    log_app: self.cfg.log_app,
+                };
                 let ports = match view {
                     Some(v) if !v.to_server => [p.dst_port, p.src_port],
                     _ => [p.src_port, p.dst_port],
@@ -458,24 +464,7 @@ impl Detection {
                     chunk.data,
                     chunk.new_from,
                     chunk.offset,
-                    &mut |tx| {
-                        let ctx = AlertContext {
-                            app_proto: tx_proto(tx),
-                            ..ctx
-                        };
-                        on_tx(
-                            rules,
-                            scratch,
-                            pending,
-                            records,
-                            log_app,
-                            &input,
-                            &ctx,
-                            vars,
-                            &mut verdict,
-                            tx,
-                        );
-                    },
+                    &mut |tx| run.run(&input, &ctx, vars, &mut verdict, tx),
                 );
             }
         }
@@ -538,9 +527,13 @@ impl Detection {
                     self.rules
                         .detect_stream_chunk(&input, vars, &mut self.scratch, on_match);
                 }
-                let (rules, scratch, records) =
-                    (&*self.rules, &mut self.scratch, &mut self.app_records);
-                let log_app = self.cfg.log_app;
+                let mut run = TxInspect {
+                    rules: &self.rules,
+                    scratch: &mut self.scratch,
+                    pending: &mut *pending,
+                    records: &mut self.app_records,
+                    log_app: self.cfg.log_app,
+                };
                 app.on_stream(
                     session,
                     [flow.client.1, flow.server.1],
@@ -548,24 +541,7 @@ impl Detection {
                     chunk.data,
                     chunk.new_from,
                     chunk.offset,
-                    &mut |tx| {
-                        let ctx = AlertContext {
-                            app_proto: tx_proto(tx),
-                            ..ctx
-                        };
-                        on_tx(
-                            rules,
-                            scratch,
-                            pending,
-                            records,
-                            log_app,
-                            &input,
-                            &ctx,
-                            vars,
-                            &mut verdict,
-                            tx,
-                        );
-                    },
+                    &mut |tx| run.run(&input, &ctx, vars, &mut verdict, tx),
                 );
                 alerts += self.emit(sink, verdict, flow)?;
             }
@@ -584,19 +560,18 @@ impl Detection {
                 p.transport = Transport::Udp;
             }
             let back = reversed(&p);
-            let (rules, scratch, records, pending) = (
-                &*self.rules,
-                &mut self.scratch,
-                &mut self.app_records,
-                &mut self.pending,
-            );
-            let log_app = self.cfg.log_app;
+            let mut run = TxInspect {
+                rules: &self.rules,
+                scratch: &mut self.scratch,
+                pending: &mut self.pending,
+                records: &mut self.app_records,
+                log_app: self.cfg.log_app,
+            };
             let sensor_id = &self.cfg.sensor_id;
             app.on_end(session, &mut |tx| {
                 let packet = if tx.to_server() { &p } else { &back };
                 let view = view_of(tx.to_server());
-                let mut input = detect_input(packet, last, Some(&view));
-                input.app_proto = tx_proto(tx);
+                let input = detect_input(packet, last, Some(&view));
                 let ctx = AlertContext {
                     ts: last,
                     pcap_cnt: 0,
@@ -604,21 +579,10 @@ impl Detection {
                     packet,
                     flow: Some(view),
                     sensor_id,
-                    app_proto: tx_proto(tx),
+                    app_proto: None,
                     tx: None,
                 };
-                on_tx(
-                    rules,
-                    scratch,
-                    pending,
-                    records,
-                    log_app,
-                    &input,
-                    &ctx,
-                    vars,
-                    &mut verdict,
-                    tx,
-                );
+                run.run(&input, &ctx, vars, &mut verdict, tx);
             });
             alerts += self.emit(sink, verdict, flow)?;
         }
