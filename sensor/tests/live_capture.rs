@@ -1010,6 +1010,22 @@ fn signed_rule_bundles_over_mqtt() {
         "{r}"
     );
 
+    // The running version again (as a retained bundle comes back after a reconnect): answered,
+    // not reloaded.
+    publish_bundle(&ns, &v1);
+    wait_for(
+        "the already-running result",
+        Duration::from_secs(15),
+        || results(&mqtt).len() >= 4,
+    );
+    let r = &results(&mqtt)[3];
+    assert_eq!(r["status"], "applied", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("already running"),
+        "{r}"
+    );
+    assert_eq!(read(&d.log).matches("rule bundle applied").count(), 1);
+
     *expected.entry(9_000_006).or_insert(0) += 1;
     *expected.entry(9_000_007).or_insert(0) += 1;
     *expected.entry(9_200_001).or_insert(0) += 1;
