@@ -910,7 +910,7 @@ fn signed_rule_bundles_over_mqtt() {
     let trusted = keygen(dir.path(), "cirt");
     let stranger = keygen(dir.path(), "stranger");
     let uplink = format!(
-        "[uplink]\nspool_dir = \"{spool}\"\n[[uplink.destination]]\nname = \"national\"\nurl = \"mqtt://127.0.0.1:1883\"\nallow_plaintext = true\nprotocol = \"5\"\ncommands = true\n",
+        "[uplink]\nspool_dir = \"{spool}\"\n[[uplink.destination]]\nname = \"national\"\nurl = \"mqtt://127.0.0.1:1883\"\nallow_plaintext = true\nprotocol = \"5\"\ncommands = true\n[uplink.destination.batch]\nlinger_ms = 50\n",
         spool = dir.path().join("spool").display(),
     );
     let cfg = config(dir.path(), "af-packet", 1, "", &uplink);
@@ -1032,6 +1032,19 @@ fn signed_rule_bundles_over_mqtt() {
     probe(41_002, &expected, "alerts after two refused bundles");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(by_sid(&alerts(&read(&eve))), expected);
+    // Events went out in batches on the same destination and were acknowledged.
+    wait_for(
+        "batched events acknowledged",
+        Duration::from_secs(15),
+        || {
+            read(&d.log).lines().any(|l| {
+                l.split("uplink_acked=")
+                    .nth(1)
+                    .and_then(|v| v.split(' ').next())
+                    .is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n > 0))
+            })
+        },
+    );
     // One unpacked bundle directory: the applied one.
     assert_eq!(
         std::fs::read_dir(dir.path().join("bundles"))
