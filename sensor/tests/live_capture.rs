@@ -371,8 +371,15 @@ ring_size = 1048576
     p
 }
 
-/// A mosquitto and a subscriber inside the capture namespace; returns the received lines.
+/// A mosquitto and a subscriber to `cirt/#` inside the capture namespace; returns the received
+/// lines.
 fn broker(ns: &mut Netns, dir: &Path) -> Arc<Mutex<Vec<String>>> {
+    broker_with(ns, dir, &["cirt/#"])
+}
+
+/// [`broker`] with the subscriber's topic filters (they must cover `cirt/probe`, which is how
+/// readiness is seen; binary payloads end the reader, so leave out topics carrying them).
+fn broker_with(ns: &mut Netns, dir: &Path, topics: &[&str]) -> Arc<Mutex<Vec<String>>> {
     use std::os::unix::fs::PermissionsExt;
     let conf = dir.join("mosquitto.conf");
     std::fs::write(&conf, "listener 1883 127.0.0.1\nallow_anonymous true\n").unwrap();
@@ -405,19 +412,11 @@ fn broker(ns: &mut Netns, dir: &Path) -> Arc<Mutex<Vec<String>>> {
     };
     wait_for("mosquitto", Duration::from_secs(20), publish_probe);
     let mut sub = ns.exec(&ns.cap.clone(), Path::new("/usr/bin/mosquitto_sub"));
-    sub.args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        "1883",
-        "-q",
-        "1",
-        "-v",
-        "-t",
-        "cirt/#",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    sub.args(["-h", "127.0.0.1", "-p", "1883", "-q", "1", "-v"]);
+    for t in topics {
+        sub.args(["-t", t]);
+    }
+    sub.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = sub.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     ns.children.push(child);
@@ -800,4 +799,258 @@ fn config_check_reports_line_and_key() {
         printed.contains("[[uplink.destination]]") && printed.contains("backend = \"af-packet\""),
         "{printed}"
     );
+}
+
+/// `sensor keygen --out dir/name`: the public key file.
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let prefix = dir.join(name);
+    let out = run_sensor(&["keygen", "--out", prefix.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    prefix.with_extension("pub")
+}
+
+/// `sensor rules bundle create` of `files` (name, text), signed with `key_prefix`.key.
+fn make_bundle(dir: &Path, key_pub: &Path, version: &str, files: &[(&str, &str)]) -> PathBuf {
+    let src = dir.join(format!("src-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let out_path = dir.join(format!("{version}.bundle"));
+    let key = key_pub.with_extension("key");
+    let mut args = vec![
+        "rules".to_string(),
+        "bundle".into(),
+        "create".into(),
+        "--key".into(),
+        key.to_str().unwrap().into(),
+        "--version".into(),
+        version.into(),
+        "--out".into(),
+        out_path.to_str().unwrap().into(),
+    ];
+    for (name, text) in files {
+        let p = src.join(name);
+        std::fs::write(&p, text).unwrap();
+        args.push(p.to_str().unwrap().into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_sensor(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out_path
+}
+
+/// Publishes a bundle retained with MQTT 5, as a CIRT would, inside the capture namespace.
+fn publish_bundle(ns: &Netns, bundle: &Path) {
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns.cap,
+        "/usr/bin/mosquitto_pub",
+        "-V",
+        "5",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "1883",
+        "-q",
+        "1",
+        "-r",
+        "-t",
+        "cirt/live-1/cmd/rules",
+        "-f",
+        bundle.to_str().unwrap(),
+    ]);
+}
+
+/// The command results received so far.
+fn results(lines: &Mutex<Vec<String>>) -> Vec<serde_json::Value> {
+    lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.strip_prefix("cirt/live-1/cmd/result "))
+        .filter_map(|p| serde_json::from_str(p).ok())
+        .collect()
+}
+
+/// Remote rule updates end to end: a daemon with `commands = true` takes a retained bundle
+/// signed with a `sensor keygen` key (result `applied`, its new rule fires on traffic sent
+/// afterwards); a bundle signed by an unknown key and one with a broken rule file are
+/// rejected with a reason, and the running rules keep firing.
+#[test]
+fn signed_rule_bundles_over_mqtt() {
+    let name = "signed_rule_bundles_over_mqtt";
+    if !root_or_skip(name) || !uplink::test_broker::mosquitto_or_skip(name) {
+        return;
+    }
+    if !Path::new("/usr/bin/mosquitto_sub").exists()
+        || !Path::new("/usr/bin/mosquitto_pub").exists()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "mosquitto-clients are required under CI=true"
+        );
+        eprintln!("SKIP {name}: mosquitto-clients not installed");
+        return;
+    }
+    let mut ns = Netns::new();
+    let dir = scratch();
+    let mqtt = broker_with(
+        &mut ns,
+        dir.path(),
+        &["cirt/probe", "cirt/live-1/cmd/result"],
+    );
+    let trusted = keygen(dir.path(), "cirt");
+    let stranger = keygen(dir.path(), "stranger");
+    let uplink = format!(
+        "[uplink]\nspool_dir = \"{spool}\"\n[[uplink.destination]]\nname = \"national\"\nurl = \"mqtt://127.0.0.1:1883\"\nallow_plaintext = true\nprotocol = \"5\"\ncommands = true\n[uplink.destination.batch]\nlinger_ms = 50\n",
+        spool = dir.path().join("spool").display(),
+    );
+    let cfg = config(dir.path(), "af-packet", 1, "", &uplink);
+    // [rules] is written by `config`; the bundle settings go into that table.
+    let text = read(&cfg).replacen(
+        "[rules]\n",
+        &format!(
+            "[rules]\nbundle_keys = [\"{}\"]\nbundle_dir = \"{}\"\n",
+            trusted.display(),
+            dir.path().join("bundles").display()
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let eve = dir.path().join("eve.json");
+    let d = start_daemon(&mut ns, &cfg, dir.path().join("sensor.log"));
+    assert!(
+        read(&d.log).contains("taking signed rule bundles"),
+        "{}",
+        read(&d.log)
+    );
+
+    // Before any bundle: the demo rules (9000007 on the UDP probe, 9000006 on the ICMP one).
+    let mut expected = by_sid(&alerts(&read(&eve)));
+    let probe = |port: u16, expected: &BTreeMap<u64, usize>, what: &str| {
+        let pcap = probe_pcap(dir.path(), &format!("probe-{port}.pcap"), port);
+        ns.send(&pcap, 1);
+        wait_for(what, Duration::from_secs(15), || {
+            by_sid(&alerts(&read(&eve))) == *expected
+        });
+    };
+    *expected.entry(9_000_006).or_insert(0) += 1;
+    *expected.entry(9_000_007).or_insert(0) += 1;
+    probe(41_000, &expected, "alerts of the configured rules");
+
+    // A bundle signed with the trusted key: the demo rules plus a new one.
+    let demo_rules = read(&demo_dir().join("demo.rules"));
+    let new_rule = "alert udp any any -> any any (msg:\"BUNDLE probe\"; content:\"RECON-PROBE\"; sid:9200001; rev:1;)\n";
+    let v1 = make_bundle(
+        dir.path(),
+        &trusted,
+        "2026.12.06-1",
+        &[("demo.rules", &demo_rules), ("new.rules", new_rule)],
+    );
+    publish_bundle(&ns, &v1);
+    wait_for("the applied result", Duration::from_secs(15), || {
+        !results(&mqtt).is_empty()
+    });
+    let r = &results(&mqtt)[0];
+    assert_eq!(r["status"], "applied", "{r}");
+    assert_eq!(r["version"], "2026.12.06-1", "{r}");
+    *expected.entry(9_000_006).or_insert(0) += 1;
+    *expected.entry(9_000_007).or_insert(0) += 1;
+    *expected.entry(9_200_001).or_insert(0) += 1;
+    probe(41_001, &expected, "alerts of the bundle's rules");
+
+    // Signed by a key the sensor does not trust: rejected, the bundle's rules stay.
+    let v2 = make_bundle(
+        dir.path(),
+        &stranger,
+        "2026.12.06-2",
+        &[(
+            "only.rules",
+            "alert icmp any any -> any any (msg:\"x\"; sid:9200002;)\n",
+        )],
+    );
+    publish_bundle(&ns, &v2);
+    wait_for("the unknown-key result", Duration::from_secs(15), || {
+        results(&mqtt).len() >= 2
+    });
+    let r = &results(&mqtt)[1];
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("refused"), "{r}");
+
+    // Trusted key, but a rule that does not parse: rejected, the bundle's rules stay.
+    let v3 = make_bundle(
+        dir.path(),
+        &trusted,
+        "2026.12.06-3",
+        &[
+            ("demo.rules", &demo_rules),
+            (
+                "broken.rules",
+                "alert tcp any any -> any any (msg:\"broken\"; content:; sid:9200003;)\n",
+            ),
+        ],
+    );
+    publish_bundle(&ns, &v3);
+    wait_for("the broken-rules result", Duration::from_secs(15), || {
+        results(&mqtt).len() >= 3
+    });
+    let r = &results(&mqtt)[2];
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert_eq!(r["version"], "2026.12.06-3", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("do not parse"),
+        "{r}"
+    );
+
+    // The running version again (as a retained bundle comes back after a reconnect): answered,
+    // not reloaded.
+    publish_bundle(&ns, &v1);
+    wait_for(
+        "the already-running result",
+        Duration::from_secs(15),
+        || results(&mqtt).len() >= 4,
+    );
+    let r = &results(&mqtt)[3];
+    assert_eq!(r["status"], "applied", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("already running"),
+        "{r}"
+    );
+    assert_eq!(read(&d.log).matches("rule bundle applied").count(), 1);
+
+    *expected.entry(9_000_006).or_insert(0) += 1;
+    *expected.entry(9_000_007).or_insert(0) += 1;
+    *expected.entry(9_200_001).or_insert(0) += 1;
+    probe(41_002, &expected, "alerts after two refused bundles");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(by_sid(&alerts(&read(&eve))), expected);
+    // Events went out in batches on the same destination and were acknowledged.
+    wait_for(
+        "batched events acknowledged",
+        Duration::from_secs(15),
+        || {
+            read(&d.log).lines().any(|l| {
+                l.split("uplink_acked=")
+                    .nth(1)
+                    .and_then(|v| v.split(' ').next())
+                    .is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n > 0))
+            })
+        },
+    );
+    // One unpacked bundle directory: the applied one.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("bundles"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(stop_daemon(&mut ns, &d), Some(0), "{}", read(&d.log));
 }

@@ -130,6 +130,9 @@ struct RawRules {
     address_groups: BTreeMap<String, String>,
     #[serde(default)]
     port_groups: BTreeMap<String, String>,
+    #[serde(default)]
+    bundle_keys: Vec<Spanned<PathBuf>>,
+    bundle_dir: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +173,17 @@ struct RawDestination {
     connect_timeout: Option<Spanned<i64>>,
     tls: Option<RawTls>,
     summary: Option<Spanned<RawSummary>>,
+    commands: Option<Spanned<bool>>,
+    batch: Option<Spanned<RawBatch>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    max_events: Option<Spanned<i64>>,
+    max_bytes: Option<Spanned<i64>>,
+    linger_ms: Option<Spanned<i64>>,
+    zstd_level: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,7 +291,18 @@ pub struct RulesSection {
     pub address_groups: BTreeMap<String, String>,
     /// Port variables (`HTTP_PORTS = "80"`) over Suricata's defaults.
     pub port_groups: BTreeMap<String, String>,
+    /// Public keys (64-hex files from `sensor keygen`) whose signed rule bundles are
+    /// accepted from a destination with `commands = true`; read at start.
+    pub bundle_keys: Vec<PathBuf>,
+    /// Where verified bundles are unpacked, one fresh directory per bundle.
+    pub bundle_dir: PathBuf,
 }
+
+/// Where bundles are unpacked when neither `rules.bundle_dir` nor an `[uplink]` spool
+/// directory of its own says otherwise.
+pub const DEFAULT_BUNDLE_DIR: &str = "/var/lib/sensor/rules";
+/// The default spool directory.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/sensor";
 
 /// `[eve]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -365,6 +390,24 @@ pub struct DestinationSection {
     /// Summary policy settings (with policy `summary`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummarySection>,
+    /// Take signed rule bundles from `cirt/<id>/cmd/rules` (MQTT 5, `rules.bundle_keys`).
+    pub commands: bool,
+    /// Batches instead of one message per event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSection>,
+}
+
+/// `[uplink.destination.batch]`; mapped onto [`uplink::BatchConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchSection {
+    /// Most events in one batch.
+    pub max_events: usize,
+    /// Most uncompressed bytes in one batch.
+    pub max_bytes: usize,
+    /// Milliseconds the first event of a partial batch waits for more.
+    pub linger_ms: u64,
+    /// zstd level 1..=19; 0 sends plain JSON lines.
+    pub zstd_level: i32,
 }
 
 /// `[uplink.destination.tls]`.
@@ -651,10 +694,30 @@ impl Config {
             }
             paths.push(p.into_inner());
         }
+        let mut bundle_keys = Vec::new();
+        for (i, p) in raw.rules.bundle_keys.into_iter().enumerate() {
+            if p.get_ref().as_os_str().is_empty() {
+                return Err(l.err(
+                    p.span(),
+                    format!("rules.bundle_keys[{i}]"),
+                    "must not be empty",
+                ));
+            }
+            bundle_keys.push(p.into_inner());
+        }
+        let bundle_dir = match raw.rules.bundle_dir {
+            Some(d) if d.get_ref().as_os_str().is_empty() => {
+                return Err(l.err(d.span(), "rules.bundle_dir", "must not be empty"))
+            }
+            Some(d) => d.into_inner(),
+            None => default_bundle_dir(raw.uplink.as_ref().and_then(|u| u.spool_dir.as_deref())),
+        };
         let rules = RulesSection {
             paths,
             address_groups: raw.rules.address_groups,
             port_groups: raw.rules.port_groups,
+            bundle_keys,
+            bundle_dir,
         };
         let types = match raw.eve.types {
             Some(t) => {
@@ -679,7 +742,7 @@ impl Config {
             types,
         };
         let uplink = match raw.uplink {
-            Some(u) => Some(uplink_section(u, &id, l)?),
+            Some(u) => Some(uplink_section(u, &id, !rules.bundle_keys.is_empty(), l)?),
             None => None,
         };
         let mut interfaces = Vec::new();
@@ -759,12 +822,16 @@ impl Config {
 
     /// What differs from `old`, and whether it can be applied without a restart.
     pub fn live_diff(&self, old: &Config) -> LiveDiff {
+        let bundles = |r: &RulesSection| (r.bundle_keys.clone(), r.bundle_dir.clone());
         let mut d = LiveDiff {
             rules: self.rules != old.rules,
             intervals: self.stats != old.stats
                 || self.log.health_interval != old.log.health_interval,
             need_restart: Vec::new(),
         };
+        if bundles(&self.rules) != bundles(&old.rules) {
+            d.need_restart.push("rules.bundle_keys/bundle_dir");
+        }
         if self.sensor != old.sensor {
             d.need_restart.push("sensor");
         }
@@ -799,6 +866,19 @@ impl Config {
         }
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(Some(cfg))
+    }
+
+    /// The trusted bundle signers of `rules.bundle_keys`, read from their files.
+    pub fn bundle_keys(&self) -> Result<Vec<uplink::bundle::VerifyingKey>, String> {
+        let mut keys = Vec::with_capacity(self.rules.bundle_keys.len());
+        for p in &self.rules.bundle_keys {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("rules.bundle_keys: {}: {e}", p.display()))?;
+            let key = uplink::bundle::parse_verifying_key(&text)
+                .map_err(|e| format!("rules.bundle_keys: {}: {e}", p.display()))?;
+            keys.push(key);
+        }
+        Ok(keys)
     }
 
     /// The rule variables: Suricata's defaults with this file's groups over them.
@@ -854,6 +934,13 @@ fn destination_config(
         client_cert: t.client_cert.clone(),
         client_key: t.client_key.clone(),
     });
+    c.commands = d.commands;
+    c.batch = d.batch.as_ref().map(|b| uplink::BatchConfig {
+        max_events: b.max_events,
+        max_bytes: b.max_bytes,
+        linger: Duration::from_millis(b.linger_ms),
+        zstd_level: (b.zstd_level > 0).then_some(b.zstd_level),
+    });
     if let Some(s) = &d.summary {
         let pseudonymise = if s.pseudonymise == "truncate" {
             uplink::Pseudonymise::Truncate {
@@ -883,9 +970,22 @@ fn destination_config(
     Ok(c)
 }
 
+/// `rules.bundle_dir` when not given: beside a spool directory of the configuration's own
+/// (`<spool parent>/rules`), else [`DEFAULT_BUNDLE_DIR`].
+fn default_bundle_dir(spool_dir: Option<&Path>) -> PathBuf {
+    match spool_dir.filter(|s| *s != Path::new(DEFAULT_SPOOL_DIR)) {
+        Some(s) => match s.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.join("rules"),
+            _ => PathBuf::from(DEFAULT_BUNDLE_DIR),
+        },
+        None => PathBuf::from(DEFAULT_BUNDLE_DIR),
+    }
+}
+
 fn uplink_section(
     u: RawUplink,
     sensor_id: &str,
+    have_bundle_keys: bool,
     l: &Lines<'_>,
 ) -> Result<UplinkSection, ConfigError> {
     let mut destinations = Vec::new();
@@ -970,6 +1070,64 @@ fn uplink_section(
                 "policy \"summary\" needs a [uplink.destination.summary] table",
             ));
         }
+        let commands = match &d.commands {
+            Some(c) if *c.get_ref() => {
+                if protocol != "5" {
+                    return Err(l.err(
+                        c.span(),
+                        k("commands"),
+                        "commands need protocol = \"5\" (MQTT 5 bounds incoming packets)",
+                    ));
+                }
+                if !have_bundle_keys {
+                    return Err(l.err(
+                        c.span(),
+                        k("commands"),
+                        "commands need rules.bundle_keys (the public keys bundles must be signed with)",
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        let batch = match &d.batch {
+            Some(b) => {
+                let b = b.get_ref();
+                let kb = |f: &str| format!("uplink.destination[{i}].batch.{f}");
+                let def = uplink::BatchConfig::default();
+                Some(BatchSection {
+                    max_events: l.range(
+                        &b.max_events,
+                        &kb("max_events"),
+                        1,
+                        100_000,
+                        def.max_events as i64,
+                    )? as usize,
+                    max_bytes: l.range(
+                        &b.max_bytes,
+                        &kb("max_bytes"),
+                        1024,
+                        64 << 20,
+                        def.max_bytes as i64,
+                    )? as usize,
+                    linger_ms: l.range(
+                        &b.linger_ms,
+                        &kb("linger_ms"),
+                        0,
+                        3_600_000,
+                        def.linger.as_millis() as i64,
+                    )? as u64,
+                    zstd_level: l.range(
+                        &b.zstd_level,
+                        &kb("zstd_level"),
+                        0,
+                        19,
+                        i64::from(def.zstd_level.unwrap_or(0)),
+                    )? as i32,
+                })
+            }
+            None => None,
+        };
         let defaults = uplink::DestinationConfig::new(&d.name, &d.url, sensor_id);
         let section = DestinationSection {
             name: d.name.clone(),
@@ -993,6 +1151,8 @@ fn uplink_section(
                 client_key: t.client_key,
             }),
             summary,
+            commands,
+            batch,
         };
         // The uplink crate's own checks (URL, TLS/plaintext, topics), on this destination.
         let mut probe = section.clone();
@@ -1033,7 +1193,7 @@ fn uplink_section(
     Ok(UplinkSection {
         spool_dir: u
             .spool_dir
-            .unwrap_or_else(|| PathBuf::from("/var/spool/sensor")),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR)),
         spool_max_bytes: l.range(
             &u.spool_max_bytes,
             "uplink.spool_max_bytes",

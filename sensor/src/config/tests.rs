@@ -142,3 +142,92 @@ fn filters_compile_to_bpf() {
     assert_eq!(prog.last().unwrap().code & 0x07, 0x06);
     assert!(compile_filter("no such thing").is_err());
 }
+
+#[test]
+fn commands_batches_and_bundle_keys() {
+    let dest = "[uplink]\nspool_dir = \"/tmp/x/spool\"\n[[uplink.destination]]\nname = \"n\"\nurl = \"mqtt://127.0.0.1:1883\"\nallow_plaintext = true\n";
+    // commands need MQTT 5 and trusted keys, each named at the `commands` line.
+    let e = err(&format!("{dest}commands = true\n"));
+    assert!(
+        e.starts_with("t.toml:7: uplink.destination[0].commands: commands need protocol"),
+        "{e}"
+    );
+    let e = err(&format!("{dest}protocol = \"5\"\ncommands = true\n"));
+    assert!(
+        e.starts_with("t.toml:8: uplink.destination[0].commands: commands need rules.bundle_keys"),
+        "{e}"
+    );
+    let e = err(&format!("[rules]\nbundle_keys = [\"\"]\n{dest}"));
+    assert!(
+        e.starts_with("t.toml:2: rules.bundle_keys[0]: must not be empty"),
+        "{e}"
+    );
+
+    // Batch ranges, with the table's key path.
+    let e = err(&format!(
+        "{dest}[uplink.destination.batch]\nmax_events = 0\n"
+    ));
+    assert!(
+        e.starts_with("t.toml:8: uplink.destination[0].batch.max_events: must be 1..=100000"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{dest}[uplink.destination.batch]\nzstd_level = 20\n"
+    ));
+    assert!(
+        e.starts_with("t.toml:8: uplink.destination[0].batch.zstd_level: must be 0..=19"),
+        "{e}"
+    );
+    let e = err(&format!("{dest}[uplink.destination.batch]\nlinger = 5\n"));
+    assert!(
+        e.starts_with("t.toml:8: uplink.destination[0].batch.linger: unknown field"),
+        "{e}"
+    );
+
+    // A valid one maps onto the uplink's structs and round-trips through to_toml.
+    let dir = tempfile::tempdir().unwrap();
+    let key = uplink::bundle::generate_key().unwrap();
+    let pub_path = dir.path().join("cirt.pub");
+    std::fs::write(
+        &pub_path,
+        uplink::bundle::key_file_text(key.verifying_key().as_bytes()),
+    )
+    .unwrap();
+    let text = format!(
+        "[rules]\nbundle_keys = [\"{}\"]\n{dest}protocol = \"5\"\ncommands = true\n[uplink.destination.batch]\nmax_events = 100\nlinger_ms = 50\nzstd_level = 0\n",
+        pub_path.display()
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.rules.bundle_dir, Path::new("/tmp/x/rules"));
+    assert_eq!(c.bundle_keys().unwrap(), vec![key.verifying_key()]);
+    let u = c.uplink_config().unwrap().unwrap();
+    let d = &u.destinations[0];
+    assert!(d.commands);
+    let b = d.batch.as_ref().unwrap();
+    assert_eq!(b.max_events, 100);
+    assert_eq!(b.max_bytes, uplink::BatchConfig::default().max_bytes);
+    assert_eq!(b.linger, Duration::from_millis(50));
+    assert_eq!(b.zstd_level, None);
+    let again = Config::parse(&c.to_toml(), "printed").unwrap();
+    assert_eq!(again, c);
+
+    // Defaults: no batching, no commands, bundles under /var/lib/sensor/rules.
+    let c = Config::parse("", "t.toml").unwrap();
+    assert_eq!(c.rules.bundle_dir, Path::new(DEFAULT_BUNDLE_DIR));
+    let c = Config::parse(&format!("{dest}[uplink.destination.batch]\n"), "t.toml").unwrap();
+    let u = c.uplink_config().unwrap().unwrap();
+    assert_eq!(
+        u.destinations[0].batch,
+        Some(uplink::BatchConfig::default())
+    );
+    assert!(!u.destinations[0].commands);
+
+    // A key file that is not a key names the file.
+    std::fs::write(&pub_path, "not hex\n").unwrap();
+    let c = Config::parse(&text, "t.toml").unwrap();
+    let e = c.bundle_keys().unwrap_err();
+    assert!(
+        e.starts_with("rules.bundle_keys: ") && e.contains("cirt.pub"),
+        "{e}"
+    );
+}

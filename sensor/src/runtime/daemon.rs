@@ -22,6 +22,17 @@
 //! old set. SIGTERM/SIGINT stop the workers, which end their flows (flushing streams and
 //! writing flow records), and the daemon waits for them, the EVE writer and the uplink within
 //! `sensor.shutdown_timeout`.
+//!
+//! Remote rule updates: with a destination that has `commands = true`, the uplink hands signed
+//! rule bundles (from `cirt/<id>/cmd/rules`, usually retained) to the main thread, which
+//! checks them against `rules.bundle_keys` ([`uplink::bundle::verify`]), unpacks the files into
+//! a fresh directory under `rules.bundle_dir` (fsynced), and reloads from that directory through
+//! the same [`Daemon::reload`] (so a bundle whose rules do not compile keeps the running set).
+//! Every bundle gets a result on `cirt/<id>/cmd/result`. A retained bundle arrives again on
+//! every reconnect: one whose version is already running is answered without a reload. The
+//! workers never wait for any of this; the uplink's command queue is bounded
+//! (`commands_refused` counts what did not fit), and the main thread takes at most that many
+//! per tick. A SIGHUP goes back to the configuration's rule paths until the next bundle.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -219,6 +230,18 @@ struct PendingWorker {
     source: LiveSource,
 }
 
+/// Signed rule bundles: who may sign them, where they go, which one runs.
+struct Bundles {
+    trusted: Vec<uplink::bundle::VerifyingKey>,
+    /// Version of the bundle whose rules run now; none while the configuration's rules run.
+    running: Option<String>,
+    /// Directories made by this process, for unique names.
+    made: u64,
+}
+
+/// Prefix of the directories a bundle is unpacked into (older ones are removed by this name).
+const BUNDLE_PREFIX: &str = "bundle-";
+
 /// The running daemon, owned by the main thread.
 pub struct Daemon {
     config_path: PathBuf,
@@ -227,6 +250,7 @@ pub struct Daemon {
     control_rx: Receiver<Control>,
     rule_reloads: u64,
     rule_reload_failures: u64,
+    bundles: Bundles,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -258,6 +282,7 @@ impl Daemon {
     }
 
     fn try_reload(&mut self, source: ReloadSource) -> Result<String, String> {
+        let from_file = source == ReloadSource::ConfigFile;
         let (new_cfg, paths) = match source {
             ReloadSource::ConfigFile => {
                 let c = Config::load(&self.config_path).map_err(|e| e.to_string())?;
@@ -296,7 +321,15 @@ impl Daemon {
         applied.rules.paths = paths.clone();
         applied.stats = new_cfg.stats.clone();
         applied.log.health_interval = new_cfg.log.health_interval;
+        // Bundle settings are read at start only.
+        applied.rules.bundle_keys = self.cfg.rules.bundle_keys.clone();
+        applied.rules.bundle_dir = self.cfg.rules.bundle_dir.clone();
         self.cfg = applied;
+        if from_file {
+            // The configuration's rules run again; the next bundle is applied whatever its
+            // version.
+            self.bundles.running = None;
+        }
         Ok(format!(
             "{} rules active ({} inactive, {} unsupported) from {:?}",
             report.loaded,
@@ -304,6 +337,125 @@ impl Daemon {
             report.unsupported_total(),
             paths
         ))
+    }
+
+    /// Checks a rule bundle (a command payload), unpacks it and reloads from it; the result
+    /// says what happened (published by the caller on `cmd/result`). Anything refused keeps
+    /// the running rules.
+    pub fn apply_bundle(&mut self, payload: &[u8]) -> uplink::CommandResult {
+        let refused = |version: Option<String>, reason: String| {
+            warn!(
+                version = version.as_deref().unwrap_or(""),
+                "rule bundle refused, the running rules stay: {reason}"
+            );
+            uplink::CommandResult {
+                command: "rules".into(),
+                applied: false,
+                version,
+                reason: Some(reason),
+            }
+        };
+        let b = match uplink::bundle::verify(payload, &self.bundles.trusted) {
+            Ok(b) => b,
+            Err(e) => return refused(None, format!("bundle refused: {e}")),
+        };
+        if self.bundles.running.as_deref() == Some(b.version.as_str()) {
+            info!(version = %b.version, "rule bundle already running; not reloaded");
+            return uplink::CommandResult {
+                command: "rules".into(),
+                applied: true,
+                version: Some(b.version),
+                reason: Some("this version is already running".into()),
+            };
+        }
+        let dir = match self.unpack(&b) {
+            Ok(d) => d,
+            Err(e) => return refused(Some(b.version), format!("cannot unpack: {e}")),
+        };
+        match self.reload(ReloadSource::RulePaths(vec![dir.clone()])) {
+            Ok(summary) => {
+                info!(version = %b.version, signer = %b.signer_hex(), dir = %dir.display(),
+                      "rule bundle applied: {summary}");
+                self.bundles.running = Some(b.version.clone());
+                self.remove_old_bundles(&dir);
+                uplink::CommandResult {
+                    command: "rules".into(),
+                    applied: true,
+                    version: Some(b.version),
+                    reason: None,
+                }
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                refused(Some(b.version), e)
+            }
+        }
+    }
+
+    /// Writes the bundle's files into a new directory under `rules.bundle_dir`, fsynced.
+    /// Names are safe to join: [`uplink::bundle::verify`] refuses anything but flat names.
+    fn unpack(&mut self, b: &uplink::bundle::VerifiedBundle) -> std::io::Result<PathBuf> {
+        let base = &self.cfg.rules.bundle_dir;
+        std::fs::create_dir_all(base)?;
+        let label: String = b
+            .version
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        self.bundles.made += 1;
+        let dir = base.join(format!(
+            "{BUNDLE_PREFIX}{stamp}-{}-{label}",
+            self.bundles.made
+        ));
+        std::fs::create_dir(&dir)?;
+        let written = (|| {
+            for f in &b.files {
+                uplink::bundle::check_name(&f.name)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(&f.name))?;
+                out.write_all(&f.data)?;
+                out.sync_all()?;
+            }
+            std::fs::File::open(&dir)?.sync_all()?;
+            std::fs::File::open(base)?.sync_all()
+        })();
+        match written {
+            Ok(()) => Ok(dir),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the bundle directories under `rules.bundle_dir` other than `keep`.
+    fn remove_old_bundles(&self, keep: &Path) {
+        let Ok(entries) = std::fs::read_dir(&self.cfg.rules.bundle_dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let ours = e.file_name().to_string_lossy().starts_with(BUNDLE_PREFIX);
+            if ours && path != keep && e.file_type().is_ok_and(|t| t.is_dir()) {
+                if let Err(err) = std::fs::remove_dir_all(&path) {
+                    warn!("cannot remove old rule bundle {}: {err}", path.display());
+                }
+            }
+        }
     }
 
     fn current_rules(&self) -> Arc<RuleGeneration> {
@@ -351,6 +503,17 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
              only CAP_NET_RAW), or allow_root = true / --allow-root"
         );
     }
+
+    // Trusted bundle keys, read while still privileged (their files may be root's).
+    let takes_commands = cfg
+        .uplink
+        .as_ref()
+        .is_some_and(|u| u.destinations.iter().any(|d| d.commands));
+    let trusted = if takes_commands {
+        cfg.bundle_keys().map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
 
     // Signals are blocked before any thread exists, so only the main thread receives them.
     sys::block_signals(&sys::HANDLED_SIGNALS).context("cannot block signals")?;
@@ -405,6 +568,14 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
         }
         None => None,
     };
+    let commands = uplink.as_ref().and_then(|u| u.commands());
+    if commands.is_some() {
+        info!(
+            keys = trusted.len(),
+            dir = %cfg.rules.bundle_dir.display(),
+            "taking signed rule bundles from the uplink"
+        );
+    }
 
     // EVE writer thread.
     let (eve_tx, eve_thread) = match &cfg.eve.path {
@@ -469,6 +640,11 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
         control_rx: control,
         rule_reloads: 0,
         rule_reload_failures: 0,
+        bundles: Bundles {
+            trusted,
+            running: None,
+            made: 0,
+        },
     };
     let started = Instant::now();
     info!(
@@ -520,6 +696,27 @@ pub fn run_with_control(opts: &RunOptions, control: Receiver<Control>) -> anyhow
         if shutdown {
             info!("stopping on request");
             break;
+        }
+        if let (Some(rx), Some(u)) = (&commands, &uplink) {
+            // Bounded per tick (the uplink's queue holds a few anyway).
+            for _ in 0..4 {
+                let Ok(cmd) = rx.try_recv() else { break };
+                info!(
+                    destination = %cmd.destination,
+                    bytes = cmd.payload.len(),
+                    retained = cmd.retained,
+                    "rule bundle received"
+                );
+                sd_notify("RELOADING=1");
+                let result = daemon.apply_bundle(&cmd.payload);
+                sd_notify("READY=1");
+                if let (true, Some(v)) = (result.applied, &result.version) {
+                    u.set_rules_version(v);
+                }
+                if let Err(e) = u.publish_result(result.to_json()) {
+                    warn!("cannot publish the rule bundle result: {e}");
+                }
+            }
         }
         if threads.iter().all(|(_, t)| t.is_finished()) {
             error!("every capture worker stopped");
@@ -829,6 +1026,11 @@ mod tests {
             control_rx: rx,
             rule_reloads: 0,
             rule_reload_failures: 0,
+            bundles: Bundles {
+                trusted: Vec::new(),
+                running: None,
+                made: 0,
+            },
         };
         (d, tx)
     }
@@ -869,6 +1071,73 @@ mod tests {
         assert!(ok.starts_with("2 rules active"), "{ok}");
         assert_eq!(d.slot.generation.load(Ordering::Relaxed), 1);
         assert_eq!(d.current_rules().rules.len(), 2);
+    }
+
+    #[test]
+    fn bundles_are_verified_unpacked_and_reloaded_or_refused() {
+        use uplink::bundle::{self, BundleFile};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, _tx) = daemon_for(dir.path(), GOOD);
+        d.cfg.rules.bundle_dir = dir.path().join("bundles");
+        let key = bundle::generate_key().unwrap();
+        d.bundles.trusted = vec![key.verifying_key()];
+        let make = |key: &bundle::SigningKey, version: &str, rules: &str| {
+            let files = [BundleFile {
+                name: "remote.rules".into(),
+                data: rules.as_bytes().to_vec(),
+            }];
+            bundle::create(key, version, "2026-12-06T10:00:00+0000", &files).unwrap()
+        };
+        let two = format!("{GOOD}alert udp any any -> any any (msg:\"b\"; sid:7;)\n");
+
+        let r = d.apply_bundle(&make(&key, "v1", &two));
+        assert!(r.applied, "{r:?}");
+        assert_eq!(r.version.as_deref(), Some("v1"));
+        assert_eq!(d.current_rules().rules.len(), 2);
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 1);
+        let dirs = || {
+            std::fs::read_dir(dir.path().join("bundles"))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(dirs(), 1);
+
+        // The same version again (a retained bundle after a reconnect): no reload.
+        let r = d.apply_bundle(&make(&key, "v1", &two));
+        assert!(r.applied && r.reason.is_some(), "{r:?}");
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 1);
+
+        // An unknown signer, a tampered bundle, rules that do not parse: refused, old set kept.
+        let other = bundle::generate_key().unwrap();
+        let r = d.apply_bundle(&make(&other, "v2", GOOD));
+        assert!(
+            !r.applied && r.reason.as_deref().unwrap().contains("refused"),
+            "{r:?}"
+        );
+        let mut tampered = make(&key, "v2", GOOD);
+        let last = tampered.len() - 2;
+        tampered[last] ^= 1;
+        let r = d.apply_bundle(&tampered);
+        assert!(!r.applied, "{r:?}");
+        let r = d.apply_bundle(&make(
+            &key,
+            "v3",
+            "alert udp any any -> any any (content:; sid:9;)\n",
+        ));
+        assert!(
+            !r.applied && r.reason.as_deref().unwrap().contains("do not parse"),
+            "{r:?}"
+        );
+        assert_eq!(r.version.as_deref(), Some("v3"));
+        assert_eq!(d.slot.generation.load(Ordering::Relaxed), 1);
+        assert_eq!(d.current_rules().rules.len(), 2);
+        assert_eq!(dirs(), 1, "a refused bundle leaves no directory");
+
+        // A newer good bundle replaces the old directory.
+        let r = d.apply_bundle(&make(&key, "v4", GOOD));
+        assert!(r.applied, "{r:?}");
+        assert_eq!(d.current_rules().rules.len(), 1);
+        assert_eq!(dirs(), 1);
     }
 
     #[test]
