@@ -155,7 +155,14 @@ impl RuleSetBuilder {
             };
             (r.app_side.is_some(), class)
         });
-        let max_span = self.rules.iter().map(stream_span).max().unwrap_or(0);
+        // Only the packet pass inspects the stream: app-layer rules never widen the lookbehind.
+        let max_span = self
+            .rules
+            .iter()
+            .filter(|r| r.app_side.is_none())
+            .map(stream_span)
+            .max()
+            .unwrap_or(0);
         let (groups, app_groups) = build_groups(&self.rules);
         let set = RuleSet::new(
             self.rules,

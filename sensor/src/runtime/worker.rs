@@ -28,6 +28,9 @@ use crate::event::{write_alert, write_app_record, write_flow, AlertContext, PktS
 use crate::flow::{EndReason, Flow, FlowParts, FlowTable, FlowView};
 use crate::stream::{Reassembler, StreamChunk, StreamConfig, StreamEvents, TcpSegment, TcpStream};
 
+/// Most stream lookbehind the rules may ask for (see `Worker::new`).
+const MAX_RULE_LOOKBEHIND: usize = 4096;
+
 /// Flows one worker tracks before it evicts the least recently seen.
 pub const DEFAULT_FLOW_CAPACITY: usize = 65_536;
 
@@ -685,11 +688,16 @@ impl Worker {
     /// A worker over `rules`.
     pub fn new(rules: Arc<RuleSet>, cfg: WorkerConfig) -> Worker {
         let stream_cfg = StreamConfig {
-            // Matches spanning chunks are found when they fit in the lookbehind.
-            lookbehind: cfg
-                .stream
-                .lookbehind
-                .max(rules.max_stream_match_span().saturating_sub(1)),
+            // Matches spanning chunks are found when they fit in the lookbehind. Every chunk
+            // rescans it, so one rule cannot grow it without bound: ET Open's longest span is
+            // 60,009 bytes (`isdataat:60000,relative`), and a lookbehind that long made stream
+            // inspection five times slower; only 3 of its rules span more than 4 KiB.
+            lookbehind: cfg.stream.lookbehind.max(
+                rules
+                    .max_stream_match_span()
+                    .saturating_sub(1)
+                    .min(MAX_RULE_LOOKBEHIND),
+            ),
             ..cfg.stream
         };
         let mut app = AppLayer::new();
