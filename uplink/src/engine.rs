@@ -158,6 +158,8 @@ use crate::spool::{DestFilter, Spool};
 use crate::state::{Anomaly, BatchInfo, Event, Outbox};
 use crate::summary::Aggregator;
 
+/// How long past the publishing deadline the input may still take to reach the spool.
+const INGEST_GRACE: Duration = Duration::from_secs(10);
 /// Events taken from the channel per spool write.
 const BATCH: usize = 1024;
 
@@ -405,8 +407,18 @@ pub(crate) async fn run(
     }
     // Destinations are done (or out of time): make sure the input is
     // drained into the spool before leaving, within the deadline.
+    // Appending to the local spool does not wait on any network, so it gets a grace period
+    // past the publishing deadline (a loaded machine can take longer than `finish`'s
+    // timeout); a disk that stalls even then is reported, never silently skipped.
     let plan = wait_shutdown(shutdown).await;
-    let _ = tokio::time::timeout_at(plan.hard_stop.into(), ingest).await;
+    let spool_by = plan.hard_stop + INGEST_GRACE;
+    if tokio::time::timeout_at(spool_by.into(), ingest)
+        .await
+        .is_err()
+    {
+        ctx.counters
+            .set_error("shutdown: events still in the channel could not be spooled in time".into());
+    }
     let mut sh = ctx.shared.borrow_mut();
     if let Err(e) = sh.spool.close() {
         ctx.counters.set_error(e.to_string());
