@@ -9,8 +9,6 @@ use crate::app::{AppParser, Transaction};
 
 const CERT_NO_CN: &str = include_str!("testdata/cert_no_cn.txt");
 const TLS13_WOLFSSL: &str = include_str!("testdata/tls13_wolfssl.txt");
-/// A Chrome ClientHello with GREASE values (nDPI's LGPL `chrome.pcap`, port 64393).
-const CHROME_HELLO: &str = include_str!("testdata/chrome_client_hello.txt");
 
 /// Suricata 7.0.10's `tls` object for cert-no-cn.pcap (ja3 and ja4 enabled).
 const CERT_NO_CN_EVE: &str = r#""tls":{"subject":"O=TestCorp","issuerdn":"O=TestCorp","serial":"00:FA:17:A6:14:05:9B:1E:F3","fingerprint":"36:ff:d6:dc:09:f1:57:8d:3a:97:8c:29:fe:ed:84:c4:25:f1:e9:d4","version":"TLSv1","notbefore":"2015-03-04T00:31:05","notafter":"2016-03-03T00:31:05","ja3":{"hash":"6eca5d94b8020b2a51d96384782083b9","string":"771,49200-49196-49192-49188-49172-49162-163-159-107-106-57-56-136-135-49202-49198-49194-49190-49167-49157-157-61-53-132-49170-49160-22-19-49165-49155-10-49199-49195-49191-49187-49171-49161-162-158-103-64-51-50-154-153-69-68-49201-49197-49193-49189-49166-49156-156-60-47-150-65-7-49169-49159-49164-49154-5-4-255,11-10-35-13-15,25-24-23,0-1-2"},"ja3s":{"hash":"ae7ebaa87c327353949114a3b85f13cc","string":"769,57,65281-35"},"ja4":"t12i660500_00a40d0492ae_3eafcbe19126"}"#;
@@ -131,31 +129,6 @@ fn tls13_session_matches_suricata() {
         kinds(resp),
         ["Ja3sHash", "Ja3sString", "Ja3Hash", "Ja3String", "Ja4Hash"]
     );
-}
-
-#[test]
-fn chrome_hello_with_grease_matches_suricata() {
-    let flow = chunks(CHROME_HELLO);
-    let mut p = with_ja4();
-    let seen = run(&mut p, &flow, &[0]);
-    let req = &seen.points[0];
-    assert!(req.0);
-    let get = |k: &str| {
-        req.2
-            .iter()
-            .find(|(kind, _)| kind == k)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(get("TlsSni").unwrap(), b"www.iit.cnr.it");
-    assert_eq!(get("Ja3Hash").unwrap(), b"aa50c12a5dfa717d9d6ab34e97de79d5");
-    assert_eq!(
-        get("Ja3String").unwrap(),
-        b"771,4867-4865-4866-52393-52392-49195-49199-49196-49200-49171-49172-156-157-47-53,\
-0-23-65281-10-11-35-16-5-13-18-51-45-43-27-17513-21,29-23-24,0"
-    );
-    assert_eq!(&p.ja4().unwrap(), b"t13d1516h2_8daaf6152771_e5627efa2ab1");
-    // Only a ClientHello with a session ticket: logged at the end, like Suricata.
-    assert_eq!(seen.logs.len(), 1);
 }
 
 #[test]
