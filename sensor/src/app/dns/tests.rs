@@ -57,6 +57,9 @@ fn udp(msgs: &[(bool, &[u8])]) -> (Vec<Seen>, AppCounters) {
     (out, p.counters())
 }
 
+// The messages below come from Chris Sanders' `packets` captures
+// (https://github.com/chrissanders/packets), which its README lets anyone use with credit.
+
 /// `dns_query_response.pcapng` packets 1 and 2.
 const Q_WIRESHARK: &str = "180f010000010000000000000977697265736861726b036f72670000010001";
 const R_WIRESHARK: &str = "180f818000010001000000000977697265736861726b036f72670000010001\
