@@ -13,6 +13,7 @@ pub use alert::{write_alert, AlertContext, PktSrc};
 pub use app::write_app_record;
 pub use community_id::community_id;
 pub use flow::write_flow;
+pub(crate) use timestamp::civil_from_days;
 pub use timestamp::write_timestamp;
 
 /// Displays an address as Suricata's EVE does: IPv4 dotted, IPv6 as eight groups of four

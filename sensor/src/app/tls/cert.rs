@@ -156,7 +156,7 @@ pub fn format_time(out: &mut Vec<u8>, ts: i64) {
     use std::io::Write;
     let days = ts.div_euclid(86_400);
     let secs = ts.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::event::civil_from_days(days);
     if y < 0 {
         let _ = write!(out, "-{:04}", -y);
     } else {
@@ -169,20 +169,6 @@ pub fn format_time(out: &mut Vec<u8>, ts: i64) {
         (secs / 60) % 60,
         secs % 60
     );
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's method).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
