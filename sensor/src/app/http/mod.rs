@@ -269,6 +269,34 @@ fn emit(sink: &mut TxSink<'_>, counters: &mut AppCounters, tx: &HttpTx<'_>) {
     sink(tx);
 }
 
+/// A transaction whose response never came: its request point if still pending, then the
+/// logged record without a response.
+fn log_without_response(slot: &mut Slot, sink: &mut TxSink<'_>, counters: &mut AppCounters) {
+    if slot.has_req && !slot.req_reported {
+        slot.req_reported = true;
+        emit(
+            sink,
+            counters,
+            &HttpTx {
+                req: Some(&slot.req),
+                resp: None,
+                to_server: true,
+                log: false,
+            },
+        );
+    }
+    emit(
+        sink,
+        counters,
+        &HttpTx {
+            req: slot.has_req.then_some(&slot.req),
+            resp: None,
+            to_server: false,
+            log: true,
+        },
+    );
+}
+
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     let t = uri::trim(v);
     if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
@@ -787,31 +815,8 @@ impl HttpParser {
 
     /// Logs the front transaction with no response (its response fell into a gap).
     fn log_front_without_response(&mut self, sink: &mut TxSink<'_>) {
-        let counters = &mut self.counters;
         if let Some(slot) = self.queue.front_mut() {
-            if slot.has_req && !slot.req_reported {
-                slot.req_reported = true;
-                emit(
-                    sink,
-                    counters,
-                    &HttpTx {
-                        req: Some(&slot.req),
-                        resp: None,
-                        to_server: true,
-                        log: false,
-                    },
-                );
-            }
-            emit(
-                sink,
-                counters,
-                &HttpTx {
-                    req: slot.has_req.then_some(&slot.req),
-                    resp: None,
-                    to_server: false,
-                    log: true,
-                },
-            );
+            log_without_response(slot, sink, &mut self.counters);
         }
         self.release_front();
     }
@@ -1122,31 +1127,8 @@ impl AppParser for HttpParser {
         self.resp.phase = Phase::Stopped;
         self.req.phase = Phase::Stopped;
         // Requests without a response: request point if still pending, then the record.
-        let counters = &mut self.counters;
         for slot in self.queue.iter_mut() {
-            if slot.has_req && !slot.req_reported {
-                slot.req_reported = true;
-                emit(
-                    sink,
-                    counters,
-                    &HttpTx {
-                        req: Some(&slot.req),
-                        resp: None,
-                        to_server: true,
-                        log: false,
-                    },
-                );
-            }
-            emit(
-                sink,
-                counters,
-                &HttpTx {
-                    req: slot.has_req.then_some(&slot.req),
-                    resp: None,
-                    to_server: false,
-                    log: true,
-                },
-            );
+            log_without_response(slot, sink, &mut self.counters);
         }
         while !self.queue.is_empty() {
             self.release_front();
