@@ -269,9 +269,9 @@ fn emit(sink: &mut TxSink<'_>, counters: &mut AppCounters, tx: &HttpTx<'_>) {
     sink(tx);
 }
 
-/// A transaction whose response never came: its request point if still pending, then the
-/// logged record without a response.
-fn log_without_response(slot: &mut Slot, sink: &mut TxSink<'_>, counters: &mut AppCounters) {
+/// Reports the request point of `slot` unless it was reported already (a response, a gap or
+/// the flow's end can complete a transaction before its request point came).
+fn report_request_point(slot: &mut Slot, sink: &mut TxSink<'_>, counters: &mut AppCounters) {
     if slot.has_req && !slot.req_reported {
         slot.req_reported = true;
         emit(
@@ -285,6 +285,12 @@ fn log_without_response(slot: &mut Slot, sink: &mut TxSink<'_>, counters: &mut A
             },
         );
     }
+}
+
+/// A transaction whose response never came: its request point if still pending, then the
+/// logged record without a response.
+fn log_without_response(slot: &mut Slot, sink: &mut TxSink<'_>, counters: &mut AppCounters) {
+    report_request_point(slot, sink, counters);
     emit(
         sink,
         counters,
@@ -561,20 +567,7 @@ impl HttpParser {
         let Some(slot) = self.queue.back_mut().filter(|s| s.id == id) else {
             return;
         };
-        if slot.req_reported {
-            return;
-        }
-        slot.req_reported = true;
-        emit(
-            sink,
-            counters,
-            &HttpTx {
-                req: Some(&slot.req),
-                resp: None,
-                to_server: true,
-                log: false,
-            },
-        );
+        report_request_point(slot, sink, counters);
     }
 
     fn request_done(&mut self, sink: &mut TxSink<'_>) {
@@ -988,19 +981,7 @@ impl HttpParser {
     fn response_done_inner(&mut self, sink: &mut TxSink<'_>, tunnel: bool) {
         let counters = &mut self.counters;
         if let Some(slot) = self.queue.front_mut() {
-            if slot.has_req && !slot.req_reported {
-                slot.req_reported = true;
-                emit(
-                    sink,
-                    counters,
-                    &HttpTx {
-                        req: Some(&slot.req),
-                        resp: None,
-                        to_server: true,
-                        log: false,
-                    },
-                );
-            }
+            report_request_point(slot, sink, counters);
             emit(
                 sink,
                 counters,
