@@ -4,34 +4,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{config, dest};
 use uplink::bundle::{self, BundleError, BundleFile};
 use uplink::collect::{Collector, ZSTD_MAGIC};
 use uplink::test_broker::{mosquitto_or_skip, BrokerConfig, Mosquitto, Subscriber};
 use uplink::{
-    BatchConfig, CommandResult, DestinationConfig, IpNet, Policy, Protocol, Pseudonymise,
-    SummaryPolicy, Tlp, Uplink, UplinkConfig,
+    BatchConfig, CommandResult, IpNet, Policy, Protocol, Pseudonymise, SummaryPolicy, Tlp, Uplink,
 };
-
-fn dest(name: &str, url: &str, sensor: &str) -> DestinationConfig {
-    let mut d = DestinationConfig::new(name, url, sensor);
-    d.allow_plaintext = true;
-    d.reconnect_backoff_max = Duration::from_millis(300);
-    d.connect_timeout = Duration::from_secs(1);
-    d
-}
-
-fn config(sensor: &str, dir: &Path, dests: Vec<DestinationConfig>) -> UplinkConfig {
-    let mut c = UplinkConfig::new(sensor, dir);
-    c.destinations = dests;
-    c.spool = uplink::SpoolOptions::with_max_bytes(64 << 20);
-    c
-}
 
 /// The command-line tools the one-liner needs; missing is a skip, or a
 /// failure under CI=true.

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -11,27 +13,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{config, dest};
 use uplink::test_broker::{mosquitto_or_skip, Mosquitto, Subscriber};
-use uplink::{
-    DestinationConfig, IpNet, Policy, Pseudonymise, SummaryPolicy, Tlp, Uplink, UplinkConfig,
-};
+use uplink::{IpNet, Policy, Pseudonymise, SummaryPolicy, Tlp, Uplink};
 
 const TYPES: [&str; 3] = ["alert", "flow", "dns"];
-
-fn dest(name: &str, url: &str, sensor: &str) -> DestinationConfig {
-    let mut d = DestinationConfig::new(name, url, sensor);
-    d.allow_plaintext = true;
-    d.reconnect_backoff_max = Duration::from_millis(300);
-    d.connect_timeout = Duration::from_secs(1);
-    d
-}
-
-fn config(sensor: &str, dir: &Path, dests: Vec<DestinationConfig>) -> UplinkConfig {
-    let mut c = UplinkConfig::new(sensor, dir);
-    c.destinations = dests;
-    c.spool = uplink::SpoolOptions::with_max_bytes(64 << 20);
-    c
-}
 
 fn event(i: usize) -> (&'static str, Vec<u8>) {
     let t = TYPES[i % TYPES.len()];
