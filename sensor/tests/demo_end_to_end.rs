@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{demo_dir, run_sensor};
+use common::{demo_dir, replay_eve};
 use uplink::test_broker::{mosquitto_or_skip, Mosquitto, Subscriber};
 
 fn alerts_by_sid(eve: &str) -> BTreeMap<u64, usize> {
@@ -38,25 +38,13 @@ fn expected_by_sid() -> BTreeMap<u64, usize> {
 }
 
 fn replay_demo(extra: &[&str]) -> (std::process::Output, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let eve = dir.path().join("eve.json");
     let demo = demo_dir();
-    let rules = demo.join("demo.rules");
-    let pcap = demo.join("demo.pcap");
-    let mut args = vec![
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--eve",
-        eve.to_str().unwrap(),
-        "--sensor-id",
+    replay_eve(
+        &demo.join("demo.rules"),
         "demo-1",
-    ];
-    args.extend_from_slice(extra);
-    args.push(pcap.to_str().unwrap());
-    let out = run_sensor(&args);
-    let eve = std::fs::read_to_string(&eve).unwrap_or_default();
-    (out, eve)
+        extra,
+        &demo.join("demo.pcap"),
+    )
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{demo_dir, run_sensor, sensor_bin};
+use common::{demo_dir, replay_eve, run_sensor, sensor_bin};
 
 const SENDER_ENV: &str = "SENSOR_LIVE_TEST_SENDER";
 
@@ -243,25 +243,13 @@ fn by_sid(a: &BTreeMap<AlertKey, usize>) -> BTreeMap<u64, usize> {
 
 /// `sensor replay` of the demo capture with `rules`: the reference alerts.
 fn replay_alerts(rules: &Path) -> BTreeMap<AlertKey, usize> {
-    let dir = tempfile::tempdir().unwrap();
-    let eve = dir.path().join("eve.json");
-    let pcap = demo_dir().join("demo.pcap");
-    let out = run_sensor(&[
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--eve",
-        eve.to_str().unwrap(),
-        "--sensor-id",
-        "live-1",
-        pcap.to_str().unwrap(),
-    ]);
+    let (out, eve) = replay_eve(rules, "live-1", &[], &demo_dir().join("demo.pcap"));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    alerts(&std::fs::read_to_string(eve).unwrap())
+    alerts(&eve)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {

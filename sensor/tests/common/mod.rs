@@ -5,6 +5,32 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `sensor replay --rules RULES --eve FILE --sensor-id ID EXTRA... PCAP`: the process output and
+/// the EVE text it wrote.
+pub fn replay_eve(rules: &Path, sensor_id: &str, extra: &[&str], pcap: &Path) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let eve = dir.path().join("eve.json");
+    let (rules, eve_s, pcap) = (
+        rules.to_string_lossy(),
+        eve.to_string_lossy().into_owned(),
+        pcap.to_string_lossy(),
+    );
+    let mut args = vec![
+        "replay",
+        "--rules",
+        &rules,
+        "--eve",
+        &eve_s,
+        "--sensor-id",
+        sensor_id,
+    ];
+    args.extend_from_slice(extra);
+    args.push(&pcap);
+    let out = run_sensor(&args);
+    let text = std::fs::read_to_string(&eve).unwrap_or_default();
+    (out, text)
+}
+
 /// The `sensor` binary cargo built for this test run.
 pub fn sensor_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sensor"))
